@@ -1,0 +1,114 @@
+//! The `berth` command line: parse arguments, run the subcommand, map outcomes to the exit
+//! codes of SPEC.md (0 done, 1 failed, 2 bad usage or config, 3 not all healthy).
+
+pub mod args;
+pub mod check;
+pub mod config;
+pub mod schema;
+
+use crate::config::diagnostic::Diagnostic;
+use crate::config::{LoadError, Options, discover};
+use crate::style::Style;
+use args::{Cli, Command, Global};
+use clap::Parser;
+use std::path::PathBuf;
+
+/// Exit codes scripts rely on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Done = 0,
+    Failed = 1,
+    Usage = 2,
+    NotHealthy = 3,
+}
+
+/// A command that did not succeed: what to tell the user and how to exit.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            exit: Exit::Usage,
+            message: message.into(),
+        }
+    }
+}
+
+/// Runs berth with the process's arguments; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Usage as i32
+            } else {
+                Exit::Done as i32
+            };
+        }
+    };
+    let outcome = match &cli.command {
+        Command::Check => check::run(&cli.global),
+        Command::Config => config::run(&cli.global),
+        Command::Schema => schema::run(),
+    };
+    match outcome {
+        Ok(exit) => exit as i32,
+        Err(failure) => {
+            if !failure.message.is_empty() {
+                eprintln!("{} {}", Style::stderr().red("error:"), failure.message);
+            }
+            failure.exit as i32
+        }
+    }
+}
+
+/// The config file the global flags point at.
+pub fn config_path(global: &Global) -> Result<PathBuf, Failure> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::usage(format!("cannot read the current directory: {e}")))?;
+    discover::find(global.file.as_deref(), &cwd).map_err(Failure::usage)
+}
+
+/// Load options from the global flags and the environment.
+pub fn options(global: &Global) -> Options {
+    let state_dir = std::env::var_os("BERTH_STATE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .map(|p| std::env::current_dir().map(|cwd| cwd.join(&p)).unwrap_or(p));
+    Options::from_env(global.profile.clone(), state_dir)
+}
+
+/// Prints every diagnostic of an invalid config and says how many there were.
+pub fn report(error: LoadError) -> Failure {
+    match error {
+        LoadError::Read { .. } => Failure::usage(error.to_string()),
+        LoadError::Invalid { file, diagnostics } => {
+            let style = Style::stderr();
+            for d in &diagnostics {
+                eprint!("{}", d.render(style));
+            }
+            let n = diagnostics.len();
+            Failure::usage(format!(
+                "{file}: {n} problem{} found",
+                if n == 1 { "" } else { "s" }
+            ))
+        }
+    }
+}
+
+/// The problems of a config that could not be read at all, as one position-less diagnostic.
+pub fn unreadable(file: &str, message: &str) -> Diagnostic {
+    Diagnostic {
+        file: file.to_string(),
+        line: 0,
+        column: 0,
+        message: message.to_string(),
+        source_line: String::new(),
+        len: 0,
+    }
+}

@@ -1,0 +1,18 @@
+//! `berth config`: the config fully resolved, as YAML (or JSON with `--json`).
+
+use super::args::Global;
+use super::{Exit, Failure, config_path, options, report};
+use crate::config::{self, resolved::resolved};
+use crate::yaml_writer::to_yaml;
+
+pub fn run(global: &Global) -> Result<Exit, Failure> {
+    let path = config_path(global)?;
+    let stack = config::load(&path, &options(global)).map_err(report)?;
+    let value = resolved(&stack);
+    if global.json {
+        println!("{value}");
+    } else {
+        print!("{}", to_yaml(&value));
+    }
+    Ok(Exit::Done)
+}

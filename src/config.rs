@@ -1,0 +1,161 @@
+//! Reading berth.yaml into a validated `Stack`: parse with positions, apply the profile,
+//! decode every key, check cross-service rules, and report every problem at once.
+
+pub mod decode;
+pub mod diagnostic;
+pub mod discover;
+pub mod dotenv;
+pub mod interpolate;
+pub mod keys;
+pub mod profile;
+pub mod reader;
+pub mod resolved;
+pub mod schema;
+pub mod source;
+pub mod suggest;
+pub mod units;
+pub mod validate;
+pub mod yaml;
+
+use crate::stack::Stack;
+use diagnostic::Diagnostic;
+use reader::Reader;
+use source::Source;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What loading needs besides the file.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--profile` / `BERTH_PROFILE`.
+    pub profile: Option<String>,
+    /// `BERTH_STATE_DIR`, already absolute.
+    pub state_dir: Option<PathBuf>,
+    /// The environment `${VAR}` falls back to.
+    pub env: BTreeMap<String, String>,
+}
+
+impl Options {
+    /// Options from this process's environment.
+    pub fn from_env(profile: Option<String>, state_dir: Option<PathBuf>) -> Options {
+        Options {
+            profile,
+            state_dir,
+            env: std::env::vars().collect(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{} problem{} in {file}", .diagnostics.len(), if .diagnostics.len() == 1 { "" } else { "s" })]
+    Invalid {
+        file: String,
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+/// Loads the config at `path` (absolute) with the options' profile.
+pub fn load(path: &Path, options: &Options) -> Result<Stack, LoadError> {
+    let source = read(path)?;
+    load_source(&source, options).map_err(|diagnostics| invalid(&source, diagnostics))
+}
+
+/// Loads and checks the config as every profile sees it (or only the requested one), so a
+/// mistake that only one profile makes is still found. Returns the stack without a profile
+/// (or with the requested one).
+pub fn check(path: &Path, options: &Options) -> Result<Stack, LoadError> {
+    let source = read(path)?;
+    let base = load_source(&source, options);
+    if options.profile.is_some() {
+        return base.map_err(|diagnostics| invalid(&source, diagnostics));
+    }
+    let mut diags = base.as_ref().err().cloned().unwrap_or_default();
+    for name in profile_names(&source) {
+        let with = Options {
+            profile: Some(name.clone()),
+            ..options.clone()
+        };
+        for mut d in load_source(&source, &with).err().unwrap_or_default() {
+            if !diags.contains(&d) {
+                d.message.push_str(&format!(" (with profile `{name}`)"));
+                diags.push(d);
+            }
+        }
+    }
+    if diags.is_empty() {
+        return base.map_err(|diagnostics| invalid(&source, diagnostics));
+    }
+    diagnostic::normalize(&mut diags);
+    Err(invalid(&source, diags))
+}
+
+fn invalid(source: &Source, diagnostics: Vec<Diagnostic>) -> LoadError {
+    LoadError::Invalid {
+        file: source.display.clone(),
+        diagnostics,
+    }
+}
+
+fn read(path: &Path) -> Result<Source, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError::Read {
+        path: source::display_path(path),
+        source: e,
+    })?;
+    Ok(Source::new(path, text))
+}
+
+fn profile_names(source: &Source) -> Vec<String> {
+    let (root, _) = yaml::parse(&source.text);
+    match root
+        .as_ref()
+        .and_then(|r| r.get("profiles"))
+        .map(|p| &p.kind)
+    {
+        Some(yaml::Kind::Map(entries)) => entries
+            .iter()
+            .filter_map(|(k, _)| k.scalar().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Parses, applies the profile and decodes one source; every problem when it is not valid.
+pub fn load_source(source: &Source, options: &Options) -> Result<Stack, Vec<Diagnostic>> {
+    let mut reader = Reader::new(source);
+    let (root, errors) = yaml::parse(&source.text);
+    for e in errors {
+        reader.error(e.span, e.message);
+    }
+    let stack = root.and_then(|root| {
+        let root = match (&options.profile, root.get("profiles")) {
+            (Some(name), Some(profiles)) => match profiles.get(name) {
+                Some(profile) => profile::apply(&root, profile),
+                None => root,
+            },
+            _ => root,
+        };
+        decode::decode(&mut reader, &root, &source.path, options)
+    });
+    match stack {
+        Some(stack) if reader.diags.is_empty() => Ok(stack),
+        _ => {
+            let mut diagnostics = reader.diags;
+            if diagnostics.is_empty() {
+                // An empty stream parses to no root without an error of its own.
+                diagnostics.push(Diagnostic::new(
+                    source,
+                    source::Span::new(1, 1, 1),
+                    "the config is empty; add `services:` with at least one service",
+                ));
+            }
+            diagnostic::normalize(&mut diagnostics);
+            Err(diagnostics)
+        }
+    }
+}

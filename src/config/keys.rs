@@ -1,0 +1,58 @@
+//! The keys each mapping of berth.yaml accepts: one list used by decoding (unknown keys,
+//! "did you mean") and checked against the JSON Schema by a test, so the two never drift.
+
+pub const TOP: &[&str] = &[
+    "project",
+    "state_dir",
+    "env",
+    "env_file",
+    "ports",
+    "profiles",
+    "services",
+];
+
+pub const PORTS: &[&str] = &["strategy", "reserved", "protect"];
+
+pub const PROFILE: &[&str] = &["env", "env_file", "services"];
+
+pub const SERVICE: &[&str] = &[
+    "command",
+    "cwd",
+    "env",
+    "env_file",
+    "port",
+    "alt_ports",
+    "depends_on",
+    "health",
+    "ready_log",
+    "notify",
+    "start_timeout",
+    "restart",
+    "restart_delay",
+    "restart_delay_max",
+    "min_uptime",
+    "max_restarts",
+    "restart_window",
+    "success_codes",
+    "stop_signal",
+    "stop_timeout",
+    "stop_command",
+    "pidfile",
+    "match",
+    "critical",
+    "autostart",
+    "log",
+];
+
+pub const HEALTH: &[&str] = &[
+    "http", "tcp", "exec", "status", "interval", "timeout", "retries",
+];
+
+pub const DEPENDENCY: &[&str] = &["condition"];
+
+pub const LOG: &[&str] = &["max_size", "keep"];
+
+pub const ENV_FILE: &[&str] = &["path", "required"];
+
+/// Keys starting with this are the user's own (for YAML anchors) and ignored, as in compose.
+pub const EXTENSION_PREFIX: &str = "x-";

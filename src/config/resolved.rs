@@ -1,0 +1,140 @@
+//! The resolved config (profile applied, env files merged, defaults filled in) in the shape
+//! of berth.yaml, for `berth config`. Configured ports are filled in and `$` is written as
+//! `$$`, so the output is itself a valid berth.yaml that resolves to the same stack.
+
+use super::units::{format_duration, format_size};
+use crate::stack::health::Probe;
+use crate::stack::ranges::RangeList;
+use crate::stack::service::Command;
+use crate::stack::template::Template;
+use crate::stack::{Service, Stack};
+use serde_json::{Map, Value, json};
+use std::path::Path;
+
+pub fn resolved(stack: &Stack) -> Value {
+    let dir = stack.file.parent().unwrap_or(Path::new("/"));
+    let services: Map<String, Value> = stack
+        .services
+        .iter()
+        .map(|s| (s.name.clone(), service(stack, s, dir)))
+        .collect();
+    json!({
+        "project": stack.project,
+        "state_dir": stack.state_dir.display().to_string(),
+        "ports": {
+            "strategy": stack.ports.strategy.name(),
+            "reserved": ranges(&stack.ports.reserved),
+            "protect": stack.ports.protect.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+        },
+        "services": services,
+    })
+}
+
+fn service(stack: &Stack, s: &Service, dir: &Path) -> Value {
+    let text = |t: &Template| escape(&t.render(&|name| stack.configured_port(name)));
+    let command = |c: &Command| match c {
+        Command::Shell(line) => json!(text(line)),
+        Command::Exec(args) => json!(args.iter().map(text).collect::<Vec<_>>()),
+    };
+    let mut out = Map::new();
+    let mut put = |key: &str, value: Value| {
+        out.insert(key.to_string(), value);
+    };
+    put("command", command(&s.command));
+    let cwd = s.cwd.render(&|n| stack.configured_port(n));
+    let cwd = if cwd.is_empty() {
+        dir.to_path_buf()
+    } else {
+        dir.join(cwd)
+    };
+    put("cwd", json!(escape(&cwd.display().to_string())));
+    put(
+        "env",
+        Value::Object(
+            s.env
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(text(v))))
+                .collect(),
+        ),
+    );
+    if let Some(port) = s.port {
+        put("port", json!(port));
+        put("alt_ports", ranges(&s.alt_ports));
+    }
+    let deps: Map<String, Value> = s
+        .depends_on
+        .iter()
+        .map(|d| (d.service.clone(), json!({"condition": d.condition.name()})))
+        .collect();
+    put("depends_on", Value::Object(deps));
+    if let Some(h) = &s.health {
+        let mut health = Map::new();
+        match &h.probe {
+            Probe::Http { url, status } => {
+                health.insert("http".into(), json!(text(url)));
+                health.insert("status".into(), ranges(status));
+            }
+            Probe::Tcp { address } => {
+                health.insert("tcp".into(), json!(text(address)));
+            }
+            Probe::Exec { command: c } => {
+                health.insert("exec".into(), command(c));
+            }
+        }
+        health.insert("interval".into(), json!(format_duration(h.interval)));
+        health.insert("timeout".into(), json!(format_duration(h.timeout)));
+        health.insert("retries".into(), json!(h.retries));
+        put("health", Value::Object(health));
+    }
+    if let Some(p) = &s.ready_log {
+        put("ready_log", json!(p.as_str()));
+    }
+    put("notify", json!(s.notify));
+    put("start_timeout", json!(format_duration(s.start_timeout)));
+    put("restart", json!(s.restart.mode.name()));
+    put("restart_delay", json!(format_duration(s.restart.delay)));
+    put(
+        "restart_delay_max",
+        json!(format_duration(s.restart.delay_max)),
+    );
+    put("min_uptime", json!(format_duration(s.restart.min_uptime)));
+    put("max_restarts", json!(s.restart.max_restarts));
+    put("restart_window", json!(format_duration(s.restart.window)));
+    put("success_codes", json!(s.success_codes));
+    put("stop_signal", json!(s.stop.signal.name()));
+    put("stop_timeout", json!(format_duration(s.stop.timeout)));
+    if let Some(c) = &s.stop.command {
+        put("stop_command", json!(text(c)));
+    }
+    if let Some(p) = &s.pidfile {
+        put("pidfile", json!(p.display().to_string()));
+    }
+    if let Some(p) = &s.matches {
+        put("match", json!(p.as_str()));
+    }
+    put("critical", json!(s.critical));
+    put("autostart", json!(s.autostart));
+    put(
+        "log",
+        json!({"max_size": format_size(s.log.max_size), "keep": s.log.keep}),
+    );
+    Value::Object(out)
+}
+
+fn ranges(list: &RangeList) -> Value {
+    json!(
+        list.ranges()
+            .iter()
+            .map(|&(a, b)| if a == b {
+                json!(a)
+            } else {
+                json!(format!("{a}-{b}"))
+            })
+            .collect::<Vec<_>>()
+    )
+}
+
+/// `$` written as `$$` so that loading the output again yields the same text.
+fn escape(text: &str) -> String {
+    text.replace('$', "$$")
+}

@@ -1,0 +1,215 @@
+//! The JSON Schema of berth.yaml (draft-07, as yaml-language-server reads it), so editors
+//! complete keys and flag mistakes while typing. A test keeps it in step with `keys`.
+
+use serde_json::{Value, json};
+
+pub fn schema() -> Value {
+    let duration = json!({
+        "type": ["string", "integer"],
+        "pattern": "^(0|([0-9]+(ms|s|m|h|d))+)$",
+        "description": "A duration: `500ms`, `5s`, `2m`, `1h`, `1m30s`."
+    });
+    let port = json!({"type": "integer", "minimum": 1, "maximum": 65535});
+    let range = json!({
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": 65535},
+            {"type": "string", "pattern": "^[0-9]+(-[0-9]+)?$"}
+        ]
+    });
+    let ranges = json!({"type": "array", "items": range});
+    let command = json!({
+        "oneOf": [
+            {"type": "string", "minLength": 1, "description": "Run by `sh -c`."},
+            {"type": "array", "minItems": 1, "items": {"type": ["string", "number"]}, "description": "Executed as argv, no shell."}
+        ]
+    });
+    let env = json!({
+        "type": "object",
+        "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+        "description": "Environment variables. `${VAR}`, `${port}`, `${name}` and `${services.NAME.port}` are expanded."
+    });
+    let env_file_item = json!({
+        "oneOf": [
+            {"type": "string"},
+            {
+                "type": "object",
+                "properties": {"path": {"type": "string"}, "required": {"type": "boolean", "default": true}},
+                "required": ["path"],
+                "additionalProperties": false
+            }
+        ]
+    });
+    let env_file = json!({
+        "description": "dotenv file(s), relative to berth.yaml; later files override earlier ones.",
+        "oneOf": [env_file_item, {"type": "array", "items": env_file_item}]
+    });
+    let signal = json!({"type": ["string", "integer"], "description": "A signal name (`TERM`, `SIGINT`, `quit`) or number."});
+    let health = json!({
+        "type": "object",
+        "description": "Exactly one of `http`, `tcp` or `exec`. Confirms readiness, then watches liveness.",
+        "properties": {
+            "http": {"type": "string", "description": "GET this URL; healthy when the status is accepted."},
+            "tcp": {"type": "string", "description": "HOST:PORT that must accept a connection."},
+            "exec": command,
+            "status": {"oneOf": [range, ranges], "description": "Accepted HTTP status codes; default 200-399."},
+            "interval": merge(&duration, json!({"default": "5s"})),
+            "timeout": merge(&duration, json!({"default": "2s"})),
+            "retries": {"type": "integer", "minimum": 1, "default": 3}
+        },
+        "oneOf": [{"required": ["http"]}, {"required": ["tcp"]}, {"required": ["exec"]}],
+        "additionalProperties": false
+    });
+    let condition = json!({"enum": ["started", "healthy", "completed"], "default": "healthy"});
+    let service = json!({
+        "type": "object",
+        "required": ["command"],
+        "additionalProperties": false,
+        "patternProperties": {"^x-": {}},
+        "properties": {
+            "command": command,
+            "cwd": {"type": "string", "description": "Working directory, relative to berth.yaml."},
+            "env": env,
+            "env_file": env_file,
+            "port": merge(&port, json!({"description": "The port the service listens on; given as PORT and ${port}."})),
+            "alt_ports": merge(&ranges, json!({"description": "Where the service may move when `port` is taken."})),
+            "depends_on": {
+                "oneOf": [
+                    {"type": "array", "items": {"type": "string"}},
+                    {
+                        "type": "object",
+                        "additionalProperties": {
+                            "oneOf": [
+                                {"type": "null"},
+                                {"type": "object", "properties": {"condition": condition}, "additionalProperties": false}
+                            ]
+                        }
+                    }
+                ]
+            },
+            "health": health,
+            "ready_log": {"type": "string", "description": "Ready when an output line matches this regex."},
+            "notify": {"type": "boolean", "default": false, "description": "Ready on sd_notify READY=1."},
+            "start_timeout": merge(&duration, json!({"default": "60s"})),
+            "restart": {"enum": ["on-failure", "always", "never"], "default": "on-failure"},
+            "restart_delay": merge(&duration, json!({"default": "100ms"})),
+            "restart_delay_max": merge(&duration, json!({"default": "30s"})),
+            "min_uptime": merge(&duration, json!({"default": "10s"})),
+            "max_restarts": {"type": "integer", "minimum": 0, "default": 5},
+            "restart_window": merge(&duration, json!({"default": "60s"})),
+            "success_codes": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255}, "default": [0]},
+            "stop_signal": merge(&signal, json!({"default": "TERM"})),
+            "stop_timeout": merge(&duration, json!({"default": "10s"})),
+            "stop_command": {"type": "string", "description": "Run instead of sending stop_signal."},
+            "pidfile": {"type": "string", "description": "For a command that daemonizes itself."},
+            "match": {"type": "string", "description": "Regex on the command line recognising an instance berth did not start."},
+            "critical": {"type": "boolean", "default": true},
+            "autostart": {"type": "boolean", "default": true},
+            "log": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "max_size": {"type": ["string", "integer"], "default": "10MiB"},
+                    "keep": {"type": "integer", "minimum": 0, "default": 5}
+                }
+            }
+        }
+    });
+    let service_override = json!({
+        "type": "object",
+        "properties": service["properties"].clone(),
+        "patternProperties": {"^x-": {}},
+        "additionalProperties": false
+    });
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "berth.yaml",
+        "description": "The services of a local stack, for berth.",
+        "type": "object",
+        "required": ["services"],
+        "additionalProperties": false,
+        "patternProperties": {"^x-": {"description": "Ignored: a place for YAML anchors."}},
+        "properties": {
+            "project": {"type": "string", "description": "Default: the config file's directory name."},
+            "state_dir": {"type": "string", "description": "Default: .berth beside berth.yaml."},
+            "env": env,
+            "env_file": env_file,
+            "ports": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "strategy": {"enum": ["intelligent", "conservative", "aggressive"], "default": "intelligent"},
+                    "reserved": ranges,
+                    "protect": {"type": "array", "items": {"type": "string"}, "description": "Regexes on command lines berth must never stop."}
+                }
+            },
+            "profiles": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                        "env": env,
+                        "env_file": env_file,
+                        "services": {"type": "object", "additionalProperties": service_override}
+                    }
+                }
+            },
+            "services": {
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": {"pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},
+                "additionalProperties": service
+            }
+        }
+    })
+}
+
+/// `base` with `extra`'s keys added.
+fn merge(base: &Value, extra: Value) -> Value {
+    let mut out = base.clone();
+    if let (Some(o), Value::Object(e)) = (out.as_object_mut(), extra) {
+        o.extend(e);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::keys;
+
+    fn properties(v: &Value) -> Vec<String> {
+        let mut keys: Vec<String> = v["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    fn sorted(list: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn schema_lists_exactly_the_keys_berth_reads() {
+        let s = schema();
+        let service = &s["properties"]["services"]["additionalProperties"];
+        assert_eq!(properties(&s), sorted(keys::TOP));
+        assert_eq!(properties(&s["properties"]["ports"]), sorted(keys::PORTS));
+        assert_eq!(
+            properties(&s["properties"]["profiles"]["additionalProperties"]),
+            sorted(keys::PROFILE)
+        );
+        assert_eq!(properties(service), sorted(keys::SERVICE));
+        assert_eq!(
+            properties(&service["properties"]["health"]),
+            sorted(keys::HEALTH)
+        );
+        assert_eq!(properties(&service["properties"]["log"]), sorted(keys::LOG));
+    }
+}

@@ -1,0 +1,71 @@
+//! A config file's text with the name it is shown under, and positions inside it.
+
+use std::path::{Path, PathBuf};
+
+/// A position in a source file: 1-based line, 1-based column counted in characters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// A range of a source file. `len` is how many characters to underline (at least one is shown).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Span {
+    pub start: Pos,
+    pub len: usize,
+}
+
+impl Span {
+    pub fn new(line: usize, column: usize, len: usize) -> Span {
+        Span {
+            start: Pos { line, column },
+            len,
+        }
+    }
+
+    /// A span `offset` characters into this one, `len` long, when both lie on the same line.
+    pub fn sub(self, offset: usize, len: usize) -> Span {
+        Span::new(self.start.line, self.start.column + offset, len)
+    }
+}
+
+/// The text of a file that diagnostics point into.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The path used to read the file.
+    pub path: PathBuf,
+    /// The path as shown to the user (relative to the working directory when below it).
+    pub display: String,
+    pub text: String,
+}
+
+impl Source {
+    pub fn new(path: &Path, text: String) -> Source {
+        Source {
+            path: path.to_path_buf(),
+            display: display_path(path),
+            text,
+        }
+    }
+
+    /// The text of 1-based line `line`, without its line break.
+    pub fn line(&self, line: usize) -> &str {
+        self.text
+            .split('\n')
+            .nth(line.saturating_sub(1))
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .unwrap_or("")
+    }
+}
+
+/// How a path is shown in messages: relative to the current directory when it lies below it.
+pub fn display_path(path: &Path) -> String {
+    if let Ok(cwd) = std::env::current_dir()
+        && let Ok(rel) = path.strip_prefix(&cwd)
+        && !rel.as_os_str().is_empty()
+    {
+        return rel.display().to_string();
+    }
+    path.display().to_string()
+}

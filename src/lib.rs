@@ -1,0 +1,8 @@
+//! berth: starts, watches and stops the services of a local stack from one berth.yaml.
+//! The library holds everything; the binary only calls `cli::main`.
+
+pub mod cli;
+pub mod config;
+pub mod stack;
+pub mod style;
+pub mod yaml_writer;

@@ -1,0 +1,5 @@
+//! The `berth` binary.
+
+fn main() {
+    std::process::exit(berth::cli::main());
+}

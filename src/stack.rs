@@ -1,0 +1,87 @@
+//! The validated, fully resolved model of a stack: what `config::load` produces and every
+//! other part of berth consumes. A `Stack` that exists is valid: names are unique, every
+//! dependency exists, the graph has no cycle, every port reference points at a service port.
+
+pub mod graph;
+pub mod health;
+pub mod pattern;
+pub mod ranges;
+pub mod service;
+pub mod signal;
+pub mod template;
+
+use pattern::Pattern;
+use ranges::RangeList;
+use serde::{Deserialize, Serialize};
+pub use service::Service;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stack {
+    pub project: String,
+    /// The config file, absolute.
+    pub file: PathBuf,
+    /// Where `.berth/` lives: state, socket, logs.
+    pub state_dir: PathBuf,
+    /// The profile applied, if any.
+    pub profile: Option<String>,
+    pub ports: PortPolicy,
+    /// In the order of the config file.
+    pub services: Vec<Service>,
+}
+
+/// The `ports:` section: how `up` treats a configured port that someone else holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PortPolicy {
+    pub strategy: Strategy,
+    /// Never handed out as an alternative.
+    pub reserved: RangeList,
+    /// Command lines berth must never stop.
+    pub protect: Vec<Pattern>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    Conservative,
+    #[default]
+    Intelligent,
+    Aggressive,
+}
+
+impl Strategy {
+    pub const NAMES: [&'static str; 3] = ["intelligent", "conservative", "aggressive"];
+
+    pub fn parse(text: &str) -> Option<Strategy> {
+        match text {
+            "intelligent" => Some(Strategy::Intelligent),
+            "conservative" => Some(Strategy::Conservative),
+            "aggressive" => Some(Strategy::Aggressive),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Intelligent => "intelligent",
+            Strategy::Conservative => "conservative",
+            Strategy::Aggressive => "aggressive",
+        }
+    }
+}
+
+impl Stack {
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// The port each service is configured with (before any move at start time).
+    pub fn configured_port(&self, name: &str) -> Option<u16> {
+        self.service(name).and_then(|s| s.port)
+    }
+
+    /// The start order as groups that may start in parallel, each after the previous ones.
+    pub fn start_levels(&self) -> Vec<Vec<&str>> {
+        graph::Graph::new(&self.services).levels()
+    }
+}

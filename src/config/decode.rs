@@ -27,6 +27,16 @@ pub fn decode(r: &mut Reader, root: &Node, file: &Path, options: &Options) -> Op
         );
         return None;
     }
+    if !matches!(root.kind, Kind::Map(_)) {
+        r.error(
+            root.span,
+            format!(
+                "a berth config is a mapping with `services:` at the top, found {}",
+                root.describe()
+            ),
+        );
+        return None;
+    }
     let top = r.map(root, "", keys::TOP)?;
     let dir = file.parent().unwrap_or(Path::new("/"));
 
@@ -49,7 +59,7 @@ pub fn decode(r: &mut Reader, root: &Node, file: &Path, options: &Options) -> Op
     let Some((services_key, services_node)) = top.entry("services") else {
         r.error(
             root.span,
-            "missing `services`: list what to run, e.g.\n    services:\n      api:\n        command: ./server --port ${port}\n        port: 8000",
+            "missing `services`: say what to run, e.g. `services: {api: {command: ./api, port: 8000}}`",
         );
         return None;
     };

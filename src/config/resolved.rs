@@ -47,6 +47,8 @@ fn service(stack: &Stack, s: &Service, dir: &Path) -> Value {
     } else {
         dir.join(cwd)
     };
+    // `components` drops the `.` segments a relative `cwd: .` would leave.
+    let cwd: std::path::PathBuf = cwd.components().collect();
     put("cwd", json!(escape(&cwd.display().to_string())));
     put(
         "env",

@@ -87,13 +87,42 @@ pub fn parse(text: &str) -> (Option<Node>, Vec<YamlError>) {
                 let m = err.marker();
                 builder.errors.push(YamlError {
                     span: Span::new(m.line(), m.col() + 1, 1),
-                    message: format!("YAML syntax error: {}", err.info()),
+                    message: format!("YAML syntax error: {}{}", err.info(), hint(text, m.line())),
                 });
                 return (None, builder.errors);
             }
         }
     }
     (builder.root, builder.errors)
+}
+
+/// Hints for the mistakes behind most syntax errors in configs: `${...}` unquoted inside
+/// `{ }` or `[ ]`, where YAML reads its braces as structure; and a bracket left open on an
+/// earlier line, which the parser only notices later.
+fn hint(text: &str, line: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines.get(line.saturating_sub(1)).copied().unwrap_or("");
+    if at.contains("${") && at.contains(['{', '[']) {
+        return "; quote values that contain `${...}` inside `{ }` or `[ ]`".to_string();
+    }
+    let open_on = |l: &str| {
+        let unquoted: String = l
+            .split('#')
+            .next()
+            .unwrap_or("")
+            .split(['"', '\''])
+            .step_by(2)
+            .collect();
+        let opened = unquoted.matches(['[', '{']).count();
+        let closed = unquoted.matches([']', '}']).count();
+        opened > closed
+    };
+    (1..line)
+        .rev()
+        .take(20)
+        .find(|&n| open_on(lines.get(n - 1).copied().unwrap_or("")))
+        .map(|n| format!("; is the bracket opened on line {n} closed?"))
+        .unwrap_or_default()
 }
 
 fn to_span(span: saphyr_parser::Span) -> Span {

@@ -309,9 +309,7 @@ fn restart_policy(
         None => Some(defaults::RESTART_WINDOW),
     };
     let max_restarts = match fields.get("max_restarts") {
-        Some(n) => r
-            .int(n, &p("max_restarts"), 0, u32::MAX as i64)
-            .map(|n| n as u32),
+        Some(n) => r.int(n, &p("max_restarts"), 0, 10_000).map(|n| n as u32),
         None => Some(defaults::MAX_RESTARTS),
     };
     let (delay, delay_max) = (delay?, delay_max?);
@@ -342,26 +340,32 @@ fn restart_policy(
 }
 
 fn log_policy(r: &mut Reader, node: Option<&Node>, path: &str) -> Option<LogPolicy> {
-    let mut log = LogPolicy {
-        max_size: defaults::LOG_MAX_SIZE,
-        keep: defaults::LOG_KEEP,
-    };
     let Some(node) = node else {
-        return Some(log);
+        return Some(LogPolicy {
+            max_size: defaults::LOG_MAX_SIZE,
+            keep: defaults::LOG_KEEP,
+        });
     };
     let fields = r.map(node, path, keys::LOG)?;
-    if let Some(n) = fields.get("max_size") {
-        log.max_size = r.size(n, &format!("{path}.max_size"))?;
-        if log.max_size < 1024 {
-            r.error(
-                n.span,
-                format!("{path}.max_size: at least 1KiB, so a log line fits"),
-            );
-            return None;
-        }
-    }
-    if let Some(n) = fields.get("keep") {
-        log.keep = r.int(n, &format!("{path}.keep"), 0, 1000)? as u32;
-    }
-    Some(log)
+    let max_size = match fields.get("max_size") {
+        Some(n) => r.size(n, &format!("{path}.max_size")).filter(|size| {
+            let fits = *size >= 1024;
+            if !fits {
+                r.error(
+                    n.span,
+                    format!("{path}.max_size: at least 1KiB, so a log line fits"),
+                );
+            }
+            fits
+        }),
+        None => Some(defaults::LOG_MAX_SIZE),
+    };
+    let keep = match fields.get("keep") {
+        Some(n) => r.int(n, &format!("{path}.keep"), 0, 1000).map(|k| k as u32),
+        None => Some(defaults::LOG_KEEP),
+    };
+    Some(LogPolicy {
+        max_size: max_size?,
+        keep: keep?,
+    })
 }

@@ -1,0 +1,687 @@
+//! The corpus of broken configs: each file fails with exactly these problems, at exactly
+//! these positions, with exactly these messages.
+
+use crate::support::fixture;
+use berth::config::{self, LoadError, Options};
+
+/// `(fixture, [(file, line, column, message)])`, problems in report order.
+type Case = (
+    &'static str,
+    &'static [(&'static str, usize, usize, &'static str)],
+);
+
+const CASES: &[Case] = &[
+    (
+        "alt-ports-without-port.yaml",
+        &[(
+            "alt-ports-without-port.yaml",
+            4,
+            5,
+            "services.api: `alt_ports` needs `port`, the port to try first",
+        )],
+    ),
+    (
+        "bad-duration.yaml",
+        &[
+            (
+                "bad-duration.yaml",
+                4,
+                20,
+                "services.api.start_timeout: duration `5` has no unit; write a number with a unit: `500ms`, `5s`, `2m`, `1h`",
+            ),
+            (
+                "bad-duration.yaml",
+                5,
+                19,
+                "services.api.stop_timeout: unknown duration unit `seconds` in `10 seconds`; use ms, s, m, h or d",
+            ),
+            (
+                "bad-duration.yaml",
+                6,
+                21,
+                "services.api.restart_window: must be more than 0",
+            ),
+        ],
+    ),
+    (
+        "bad-port-range.yaml",
+        &[
+            (
+                "bad-port-range.yaml",
+                2,
+                14,
+                "ports.reserved: range 9100-9000 is backwards; write 9000-9100",
+            ),
+            (
+                "bad-port-range.yaml",
+                7,
+                17,
+                "services.api.alt_ports: 99999 is out of range; use 1 to 65535",
+            ),
+            (
+                "bad-port-range.yaml",
+                7,
+                31,
+                "services.api.alt_ports: expected a number from 1 to 65535 or a range like \"1-65535\", found \"abc\"",
+            ),
+        ],
+    ),
+    (
+        "bad-project.yaml",
+        &[(
+            "bad-project.yaml",
+            1,
+            10,
+            "project: invalid name `my shop`; use letters, digits, `_`, `-` and `.`, starting with a letter or digit",
+        )],
+    ),
+    (
+        "bad-regex.yaml",
+        &[(
+            "bad-regex.yaml",
+            4,
+            16,
+            "services.api.ready_log: invalid regular expression: unclosed group",
+        )],
+    ),
+    (
+        "bad-restart.yaml",
+        &[(
+            "bad-restart.yaml",
+            4,
+            14,
+            "services.api.restart: unknown value `unless-stopped`; expected one of: on-failure, always, never",
+        )],
+    ),
+    (
+        "bad-service-name.yaml",
+        &[(
+            "bad-service-name.yaml",
+            2,
+            3,
+            "services: invalid service name `my api`; use up to 63 letters, digits, `_`, `-` and `.`, starting with a letter or digit",
+        )],
+    ),
+    (
+        "bad-signal.yaml",
+        &[
+            (
+                "bad-signal.yaml",
+                4,
+                18,
+                "services.api.stop_signal: unknown signal `TREM`; did you mean `TERM`? use a name like TERM, INT, QUIT or HUP",
+            ),
+            (
+                "bad-signal.yaml",
+                7,
+                18,
+                "services.db.stop_signal: unknown signal number 99; use 1 to 31 or a name like TERM",
+            ),
+        ],
+    ),
+    (
+        "bad-size.yaml",
+        &[
+            (
+                "bad-size.yaml",
+                4,
+                22,
+                "services.api.log.max_size: unknown size unit `parsecs` in `10 parsecs`; use B, KiB, MiB, GiB, KB, MB or GB",
+            ),
+            (
+                "bad-size.yaml",
+                4,
+                40,
+                "services.api.log.keep: -1 is out of range; use 0 to 1000",
+            ),
+        ],
+    ),
+    (
+        "bad-strategy.yaml",
+        &[(
+            "bad-strategy.yaml",
+            2,
+            13,
+            "ports.strategy: unknown value `agressive`; expected one of: intelligent, conservative, aggressive; did you mean `aggressive`?",
+        )],
+    ),
+    (
+        "cycle-self.yaml",
+        &[(
+            "cycle-self.yaml",
+            4,
+            18,
+            "services.api.depends_on: dependency cycle: api -> api (a service cannot depend on itself)",
+        )],
+    ),
+    (
+        "cycle-three.yaml",
+        &[(
+            "cycle-three.yaml",
+            4,
+            18,
+            "services.a.depends_on: dependency cycle: a -> b -> c -> a",
+        )],
+    ),
+    (
+        "cycle-two.yaml",
+        &[(
+            "cycle-two.yaml",
+            4,
+            18,
+            "services.api.depends_on: dependency cycle: api -> worker -> api",
+        )],
+    ),
+    (
+        "depends-on-bad-condition.yaml",
+        &[(
+            "depends-on-bad-condition.yaml",
+            5,
+            24,
+            "services.api.depends_on.db.condition: unknown value `ready`; expected one of: started, healthy, completed",
+        )],
+    ),
+    (
+        "depends-on-unknown.yaml",
+        &[(
+            "depends-on-unknown.yaml",
+            4,
+            18,
+            "services.api.depends_on: no service `dbb`; did you mean `db`?",
+        )],
+    ),
+    (
+        "duplicate-port.yaml",
+        &[(
+            "duplicate-port.yaml",
+            7,
+            11,
+            "services.admin.port: port 8000 is also the port of service `api` (line 4); give each service its own port",
+        )],
+    ),
+    (
+        "empty-command.yaml",
+        &[
+            (
+                "empty-command.yaml",
+                3,
+                14,
+                "services.api.command: empty command; give the program and its arguments",
+            ),
+            (
+                "empty-command.yaml",
+                5,
+                14,
+                "services.db.command: empty command; give the program and its arguments",
+            ),
+        ],
+    ),
+    (
+        "empty-file.yaml",
+        &[(
+            "empty-file.yaml",
+            1,
+            1,
+            "the config is empty; add `services:` with at least one service",
+        )],
+    ),
+    (
+        "empty-services.yaml",
+        &[(
+            "empty-services.yaml",
+            2,
+            1,
+            "`services` is empty; define at least one service",
+        )],
+    ),
+    (
+        "env-file-missing.yaml",
+        &[(
+            "env-file-missing.yaml",
+            1,
+            11,
+            "env_file: env file `does-not-exist.env` not found (looked for tests/fixtures/invalid/does-not-exist.env); create it, or write `{path: does-not-exist.env, required: false}`",
+        )],
+    ),
+    (
+        "env-file-syntax.yaml",
+        &[
+            ("env-file-syntax.env", 2, 1, "expected `KEY=VALUE`"),
+            (
+                "env-file-syntax.env",
+                3,
+                1,
+                "invalid variable name `2BAD`: use letters, digits and `_`, not starting with a digit",
+            ),
+            (
+                "env-file-syntax.env",
+                4,
+                3,
+                "unterminated single quote: add a closing `'`",
+            ),
+        ],
+    ),
+    (
+        "health-bad-url.yaml",
+        &[
+            (
+                "health-bad-url.yaml",
+                5,
+                21,
+                "services.api.health.http: invalid URL `127.0.0.1:8000/health`: it must start with `http://`, e.g. `http://127.0.0.1:${port}/health`",
+            ),
+            (
+                "health-bad-url.yaml",
+                8,
+                21,
+                "services.web.health.http: https health checks are not supported; probe the service over `http://`, or use a `tcp` or `exec` probe",
+            ),
+        ],
+    ),
+    (
+        "health-no-probe.yaml",
+        &[(
+            "health-no-probe.yaml",
+            4,
+            13,
+            "services.api.health: needs one probe: `http: URL`, `tcp: HOST:PORT` or `exec: COMMAND`",
+        )],
+    ),
+    (
+        "health-status-on-tcp.yaml",
+        &[(
+            "health-status-on-tcp.yaml",
+            5,
+            41,
+            "services.api.health: `status` applies to `http` probes only",
+        )],
+    ),
+    (
+        "health-tcp-no-port.yaml",
+        &[(
+            "health-tcp-no-port.yaml",
+            4,
+            20,
+            "services.api.health.tcp: `localhost` needs a port: write HOST:PORT, e.g. `127.0.0.1:${port}`",
+        )],
+    ),
+    (
+        "health-two-probes.yaml",
+        &[(
+            "health-two-probes.yaml",
+            7,
+            7,
+            "services.api.health: has both `http` and `exec`; keep one probe",
+        )],
+    ),
+    (
+        "merge-non-mapping.yaml",
+        &[
+            (
+                "merge-non-mapping.yaml",
+                1,
+                16,
+                "`<<` merges mappings, found \"1\"; write `<<: *anchor` naming a mapping",
+            ),
+            (
+                "merge-non-mapping.yaml",
+                1,
+                19,
+                "`<<` merges mappings, found \"2\"; write `<<: *anchor` naming a mapping",
+            ),
+        ],
+    ),
+    (
+        "missing-command.yaml",
+        &[(
+            "missing-command.yaml",
+            2,
+            3,
+            "services.api: missing `command`: what to run, e.g. `command: ./server --port ${port}`",
+        )],
+    ),
+    (
+        "missing-services.yaml",
+        &[(
+            "missing-services.yaml",
+            1,
+            1,
+            "missing `services`: say what to run, e.g. `services: {api: {command: ./api, port: 8000}}`",
+        )],
+    ),
+    (
+        "not-a-mapping.yaml",
+        &[(
+            "not-a-mapping.yaml",
+            1,
+            1,
+            "a berth config is a mapping with `services:` at the top, found a list",
+        )],
+    ),
+    (
+        "null-service.yaml",
+        &[(
+            "null-service.yaml",
+            2,
+            3,
+            "services.api: missing `command`: what to run, e.g. `command: ./server --port ${port}`",
+        )],
+    ),
+    (
+        "port-not-a-number.yaml",
+        &[(
+            "port-not-a-number.yaml",
+            4,
+            11,
+            "services.api.port: expected a port number from 1 to 65535, found \"http\"",
+        )],
+    ),
+    (
+        "port-out-of-range.yaml",
+        &[
+            (
+                "port-out-of-range.yaml",
+                4,
+                11,
+                "services.api.port: port 70000 is out of range; use 1 to 65535",
+            ),
+            (
+                "port-out-of-range.yaml",
+                7,
+                11,
+                "services.db.port: port 0 is out of range; use 1 to 65535",
+            ),
+        ],
+    ),
+    (
+        "port-reference-without-port.yaml",
+        &[
+            (
+                "port-reference-without-port.yaml",
+                3,
+                30,
+                "services.worker.command: `${port}`: service `worker` has no `port`; give it one or remove the reference",
+            ),
+            (
+                "port-reference-without-port.yaml",
+                5,
+                29,
+                "services.web.command: `${services.worker.port}`: service `worker` has no `port`; give it one or remove the reference",
+            ),
+        ],
+    ),
+    (
+        "port-variable-collision.yaml",
+        &[(
+            "port-variable-collision.yaml",
+            5,
+            3,
+            "services: `my_api` and `my-api` would both set BERTH_MY_API_PORT; rename one of them",
+        )],
+    ),
+    (
+        "profile-bad-value.yaml",
+        &[(
+            "profile-bad-value.yaml",
+            4,
+            29,
+            "services.api.restart_delay: invalid duration `soon`; write a number with a unit: `500ms`, `5s`, `2m`, `1h` (with profile `prod`)",
+        )],
+    ),
+    (
+        "profile-unknown-key.yaml",
+        &[(
+            "profile-unknown-key.yaml",
+            3,
+            5,
+            "unknown key `service` in `profiles.prod`; did you mean `services`?",
+        )],
+    ),
+    (
+        "profile-unknown-service.yaml",
+        &[(
+            "profile-unknown-service.yaml",
+            4,
+            7,
+            "profiles.dev.services: no service `apii` to override; did you mean `api`?",
+        )],
+    ),
+    (
+        "required-variable.yaml",
+        &[(
+            "required-variable.yaml",
+            4,
+            21,
+            "services.api.env.SECRET: `BERTH_TEST_SECRET_UNSET` must be set: put it in .env",
+        )],
+    ),
+    (
+        "restart-delay-over-max.yaml",
+        &[(
+            "restart-delay-over-max.yaml",
+            4,
+            20,
+            "services.api: restart_delay (1m) is longer than restart_delay_max (10s); raise restart_delay_max",
+        )],
+    ),
+    (
+        "services-as-list.yaml",
+        &[(
+            "services-as-list.yaml",
+            2,
+            3,
+            "services: expected a mapping, found a list",
+        )],
+    ),
+    (
+        "unknown-health-key.yaml",
+        &[(
+            "unknown-health-key.yaml",
+            7,
+            7,
+            "unknown key `intervall` in `services.api.health`; did you mean `interval`?",
+        )],
+    ),
+    (
+        "unknown-key-no-suggestion.yaml",
+        &[(
+            "unknown-key-no-suggestion.yaml",
+            4,
+            5,
+            "unknown key `image` in `services.api`; expected one of: command, cwd, env, env_file, port, alt_ports, depends_on, health, ready_log, notify, start_timeout, restart, restart_delay, restart_delay_max, min_uptime, max_restarts, restart_window, success_codes, stop_signal, stop_timeout, stop_command, pidfile, match, critical, autostart, log",
+        )],
+    ),
+    (
+        "unknown-service-key.yaml",
+        &[
+            (
+                "unknown-service-key.yaml",
+                2,
+                3,
+                "services.api: missing `command`: what to run, e.g. `command: ./server --port ${port}`",
+            ),
+            (
+                "unknown-service-key.yaml",
+                3,
+                5,
+                "unknown key `comand` in `services.api`; did you mean `command`?",
+            ),
+        ],
+    ),
+    (
+        "unknown-service-reference.yaml",
+        &[(
+            "unknown-service-reference.yaml",
+            7,
+            35,
+            "services.web.env.API: `${services.apii.port}` names no service `apii`; did you mean `api`?",
+        )],
+    ),
+    (
+        "unknown-top-key.yaml",
+        &[(
+            "unknown-top-key.yaml",
+            2,
+            1,
+            "unknown top-level key `servces`; did you mean `services`?",
+        )],
+    ),
+    (
+        "unknown-variable.yaml",
+        &[(
+            "unknown-variable.yaml",
+            3,
+            28,
+            "services.api.command: `${API_TOKEN_FOR_BERTH_TESTS}` is not set; set it in the environment or an env_file, or give a default: `${API_TOKEN_FOR_BERTH_TESTS:-value}`",
+        )],
+    ),
+    (
+        "unterminated-reference.yaml",
+        &[(
+            "unterminated-reference.yaml",
+            3,
+            27,
+            "services.api.command: unterminated `${`: close it with `}`, or write `$$` for a literal `$`",
+        )],
+    ),
+    (
+        "wrong-type-bool.yaml",
+        &[
+            (
+                "wrong-type-bool.yaml",
+                4,
+                16,
+                "services.api.autostart: expected `true` or `false`, found \"yes\"",
+            ),
+            (
+                "wrong-type-bool.yaml",
+                5,
+                15,
+                "services.api.critical: expected `true` or `false`, found \"1\"",
+            ),
+        ],
+    ),
+    (
+        "wrong-type-env.yaml",
+        &[(
+            "wrong-type-env.yaml",
+            4,
+            10,
+            "services.api.env: expected a mapping, found a list",
+        )],
+    ),
+    (
+        "wrong-type-int.yaml",
+        &[
+            (
+                "wrong-type-int.yaml",
+                4,
+                19,
+                "services.api.max_restarts: expected a whole number from 0 to 10000, found \"many\"",
+            ),
+            (
+                "wrong-type-int.yaml",
+                5,
+                24,
+                "services.api.success_codes: 256 is out of range; use 0 to 255",
+            ),
+        ],
+    ),
+    (
+        "yaml-bad-indent.yaml",
+        &[(
+            "yaml-bad-indent.yaml",
+            4,
+            4,
+            "YAML syntax error: while parsing a block mapping, did not find expected key",
+        )],
+    ),
+    (
+        "yaml-duplicate-key.yaml",
+        &[(
+            "yaml-duplicate-key.yaml",
+            5,
+            5,
+            "duplicate key `port` (first defined at line 4); remove one of them",
+        )],
+    ),
+    (
+        "yaml-duplicate-service.yaml",
+        &[(
+            "yaml-duplicate-service.yaml",
+            6,
+            3,
+            "duplicate key `api` (first defined at line 2); remove one of them",
+        )],
+    ),
+    (
+        "yaml-flow-braces.yaml",
+        &[(
+            "yaml-flow-braces.yaml",
+            2,
+            47,
+            "YAML syntax error: while parsing a flow mapping, did not find expected ',' or '}'; quote values that contain `${...}` inside `{ }` or `[ ]`",
+        )],
+    ),
+    (
+        "yaml-two-documents.yaml",
+        &[(
+            "yaml-two-documents.yaml",
+            4,
+            1,
+            "a berth config holds one YAML document; remove this `---` and what follows, or merge it into the first",
+        )],
+    ),
+    (
+        "yaml-unclosed-flow.yaml",
+        &[(
+            "yaml-unclosed-flow.yaml",
+            5,
+            5,
+            "YAML syntax error: illegal placement of ':' indicator; is the bracket opened on line 4 closed?",
+        )],
+    ),
+];
+
+#[test]
+fn every_broken_config_reports_exactly_its_problems() {
+    let mut failures = Vec::new();
+    for (name, expected) in CASES {
+        let got: Vec<(String, usize, usize, String)> =
+            match config::check(&fixture("invalid", name), &Options::default()) {
+                Ok(_) => vec![],
+                Err(LoadError::Invalid { diagnostics, .. }) => diagnostics
+                    .into_iter()
+                    .map(|d| {
+                        let file = d.file.rsplit('/').next().unwrap_or_default().to_string();
+                        (file, d.line, d.column, d.message)
+                    })
+                    .collect(),
+                Err(e) => panic!("{name}: {e}"),
+            };
+        let want: Vec<(String, usize, usize, String)> = expected
+            .iter()
+            .map(|(f, l, c, m)| (f.to_string(), *l, *c, m.to_string()))
+            .collect();
+        if got != want {
+            failures.push(format!("{name}:\n  want {want:#?}\n  got  {got:#?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_corpus_is_complete() {
+    let on_disk = std::fs::read_dir(fixture("invalid", ""))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".yaml"))
+        .count();
+    assert_eq!(
+        on_disk,
+        CASES.len(),
+        "every file in tests/fixtures/invalid has a row"
+    );
+    assert!(CASES.len() >= 30);
+    assert!(CASES.iter().all(|(_, problems)| !problems.is_empty()));
+}

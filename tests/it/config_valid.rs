@@ -1,0 +1,279 @@
+//! Valid configs: every example and fixture passes, `berth config` output is itself a valid
+//! config that resolves to the same thing, and the model holds what SPEC.md promises.
+
+use crate::support::{Project, fixture, repo};
+use berth::config::resolved::resolved;
+use berth::config::{self, Options};
+use berth::stack::health::Probe;
+use berth::stack::service::{Command, Condition, RestartMode};
+use berth::stack::{Stack, Strategy};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn options(env: &[(&str, &str)], profile: Option<&str>) -> Options {
+    Options {
+        profile: profile.map(String::from),
+        state_dir: None,
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+fn load(path: &Path, env: &[(&str, &str)], profile: Option<&str>) -> Stack {
+    config::load(path, &options(env, profile)).unwrap_or_else(|e| match e {
+        config::LoadError::Invalid { diagnostics, .. } => {
+            panic!("{}: {diagnostics:#?}", path.display())
+        }
+        e => panic!("{e}"),
+    })
+}
+
+fn valid_configs() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixture("valid", ""))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    for entry in std::fs::read_dir(repo("examples")).unwrap() {
+        files.push(entry.unwrap().path().join("berth.yaml"));
+    }
+    files.sort();
+    files
+}
+
+fn env_of(stack: &Stack, service: &str) -> BTreeMap<String, String> {
+    let port_of = |name: &str| stack.configured_port(name);
+    stack
+        .service(service)
+        .unwrap()
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.render(&port_of)))
+        .collect()
+}
+
+#[test]
+fn a_dozen_realistic_configs_pass_check_under_every_profile() {
+    let files = valid_configs();
+    assert!(files.len() >= 12, "{files:?}");
+    for file in files {
+        config::check(&file, &options(&[], None)).unwrap_or_else(|e| match e {
+            config::LoadError::Invalid { diagnostics, .. } => {
+                panic!("{}: {diagnostics:#?}", file.display())
+            }
+            e => panic!("{e}"),
+        });
+    }
+}
+
+#[test]
+fn resolved_config_is_a_valid_config_that_resolves_to_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    for file in valid_configs() {
+        let first = resolved(&load(&file, &[], None));
+        let copy = tmp.path().join("berth.yaml");
+        std::fs::write(&copy, berth::yaml_writer::to_yaml(&first)).unwrap();
+        let second = resolved(&load(&copy, &[], None));
+        assert_eq!(first, second, "{}", file.display());
+    }
+}
+
+#[test]
+fn every_default_is_the_documented_one() {
+    let p = Project::new("services:\n  app:\n    command: ./app\n");
+    let stack = load(&p.path().join("berth.yaml"), &[], None);
+    let app = &stack.services[0];
+    assert_eq!(
+        stack.project,
+        p.path()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim_start_matches('.')
+    );
+    assert_eq!(stack.state_dir, p.path().join(".berth"));
+    assert_eq!(stack.ports.strategy, Strategy::Intelligent);
+    assert_eq!(
+        app.command,
+        Command::Shell(berth::stack::template::Template::literal("./app"))
+    );
+    assert_eq!(app.port, None);
+    assert!(app.alt_ports.is_empty() && app.depends_on.is_empty() && app.health.is_none());
+    assert_eq!(app.start_timeout, Duration::from_secs(60));
+    assert_eq!(app.restart.mode, RestartMode::OnFailure);
+    assert_eq!(app.restart.delay, Duration::from_millis(100));
+    assert_eq!(app.restart.delay_max, Duration::from_secs(30));
+    assert_eq!(app.restart.min_uptime, Duration::from_secs(10));
+    assert_eq!(app.restart.max_restarts, 5);
+    assert_eq!(app.restart.window, Duration::from_secs(60));
+    assert_eq!(app.success_codes, [0]);
+    assert_eq!(app.stop.signal.name(), "TERM");
+    assert_eq!(app.stop.timeout, Duration::from_secs(10));
+    assert!(app.critical && app.autostart && !app.notify);
+    assert_eq!((app.log.max_size, app.log.keep), (10 << 20, 5));
+}
+
+#[test]
+fn health_defaults_and_probe_kinds() {
+    let stack = load(&fixture("valid", "readiness-signals.yaml"), &[], None);
+    let health = |name: &str| stack.service(name).unwrap().health.clone().unwrap();
+    let http = health("by-http");
+    assert_eq!(
+        (http.interval, http.timeout, http.retries),
+        (Duration::from_secs(5), Duration::from_millis(500), 3)
+    );
+    match http.probe {
+        Probe::Http { url, status } => {
+            assert_eq!(url.render(&|_| Some(7002)), "http://[::1]:7002/ready");
+            assert!(status.contains(204) && status.contains(304) && !status.contains(301));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(health("by-tcp").probe, Probe::Tcp { .. }));
+    assert!(matches!(health("by-exec").probe, Probe::Exec { .. }));
+    let deps = &stack.service("after-one-shot").unwrap().depends_on;
+    assert_eq!(deps[0].condition, Condition::Completed);
+    assert_eq!(deps[1].condition, Condition::Started);
+    let spec = load(&fixture("valid", "spec-example.yaml"), &[], None);
+    assert_eq!(
+        spec.service("api").unwrap().depends_on[0].condition,
+        Condition::Healthy
+    );
+}
+
+/// process env < top env_file < top env < profile env < service env_file < service env.
+#[test]
+fn environment_layers_merge_in_the_documented_order() {
+    let p = Project::new(
+        "env_file: top.env\nenv: { B: top-env, C: top-env, D: top-env, E: top-env }\nprofiles:\n  prod:\n    env: { C: profile-env }\n    services:\n      app: { env: { F: profile-service-env } }\nservices:\n  app:\n    command: ./app\n    env_file: svc.env\n    env: { E: svc-env, F: svc-env }\n",
+    );
+    p.write("top.env", "A=top-file\nB=top-file\n");
+    p.write("svc.env", "D=svc-file\nE=svc-file\n");
+    let file = p.path().join("berth.yaml");
+    let env = env_of(&load(&file, &[("A", "process")], None), "app");
+    assert_eq!(env["A"], "top-file");
+    assert_eq!(env["B"], "top-env");
+    assert_eq!(env["C"], "top-env");
+    assert_eq!(env["D"], "svc-file");
+    assert_eq!(env["E"], "svc-env");
+    assert_eq!(env["F"], "svc-env");
+    let env = env_of(&load(&file, &[], Some("prod")), "app");
+    assert_eq!(env["C"], "profile-env");
+    assert_eq!(env["F"], "profile-service-env");
+    assert_eq!(env["E"], "svc-env");
+}
+
+/// `${VAR}` looks in the service's env files, then the top-level ones, then the environment.
+#[test]
+fn variables_come_from_env_files_then_the_environment() {
+    let p = Project::new(
+        "env_file: top.env\nservices:\n  app:\n    command: echo ${X} ${Y} ${Z} ${W:-dflt}\n    env_file: [svc.env, { path: missing.env, required: false }]\n",
+    );
+    p.write("top.env", "X=top\nY=top\n");
+    p.write("svc.env", "X=svc\n");
+    let stack = load(
+        &p.path().join("berth.yaml"),
+        &[("X", "env"), ("Y", "env"), ("Z", "env")],
+        None,
+    );
+    let argv = stack.services[0].command.argv(&|_| None);
+    assert_eq!(argv, ["sh", "-c", "echo svc top env dflt"]);
+}
+
+#[test]
+fn profiles_replace_service_keys_and_are_named_in_the_stack() {
+    let file = repo("examples/profiles/berth.yaml");
+    let base = load(&file, &[], None);
+    let debug = load(&file, &[], Some("debug"));
+    let perf = load(&file, &[], Some("perf"));
+    let argv = |s: &Stack| s.service("search").unwrap().command.argv(&|_| Some(7700));
+    assert_eq!(argv(&base)[0], "./target/release/search");
+    assert_eq!(argv(&debug)[0], "./target/debug/search");
+    assert_eq!(
+        debug.service("search").unwrap().restart.mode,
+        RestartMode::Never
+    );
+    assert_eq!(
+        perf.service("search").unwrap().start_timeout,
+        Duration::from_secs(120)
+    );
+    assert_eq!(env_of(&perf, "gateway")["SEARCH_CACHE_MB"], "4096");
+    assert_eq!(env_of(&perf, "gateway")["LOG_LEVEL"], "warn");
+    assert_eq!(env_of(&base, "gateway")["OTEL_SERVICE_NAME"], "gateway");
+    assert_eq!(perf.profile.as_deref(), Some("perf"));
+    assert!(matches!(
+        perf.service("gateway")
+            .unwrap()
+            .health
+            .as_ref()
+            .unwrap()
+            .probe,
+        Probe::Http { .. }
+    ));
+}
+
+#[test]
+fn port_references_follow_a_moved_port() {
+    let stack = load(&fixture("valid", "spec-example.yaml"), &[], None);
+    let web = stack.service("web").unwrap();
+    let moved = |name: &str| {
+        if name == "api" {
+            Some(8002)
+        } else {
+            stack.configured_port(name)
+        }
+    };
+    assert_eq!(web.env["API_URL"].render(&moved), "http://127.0.0.1:8002");
+    assert_eq!(web.env["API_URL"].port_refs().collect::<Vec<_>>(), ["api"]);
+    let api = stack.service("api").unwrap();
+    assert_eq!(
+        api.command.argv(&moved),
+        ["./target/release/api", "--port", "8002"]
+    );
+}
+
+#[test]
+fn state_dir_and_project_can_be_set() {
+    let p =
+        Project::new("project: shop\nstate_dir: var/state\nservices:\n  a:\n    command: ./a\n");
+    let file = p.path().join("berth.yaml");
+    let stack = load(&file, &[], None);
+    assert_eq!(stack.project, "shop");
+    assert_eq!(stack.state_dir, p.path().join("var/state"));
+    let mut o = options(&[], None);
+    o.state_dir = Some(PathBuf::from("/elsewhere"));
+    assert_eq!(
+        config::load(&file, &o).unwrap().state_dir,
+        PathBuf::from("/elsewhere")
+    );
+}
+
+#[test]
+fn start_order_groups_what_can_start_together() {
+    let stack = load(&fixture("valid", "monorepo.yaml"), &[], None);
+    assert_eq!(
+        stack.start_levels(),
+        vec![
+            vec!["auth", "inventory", "docs"],
+            vec!["users", "search"],
+            vec!["orders"],
+            vec!["payments", "mailer", "admin"],
+            vec!["shop"],
+        ]
+    );
+}
+
+#[test]
+fn the_stack_survives_a_round_trip_through_json() {
+    // The CLI sends the stack to the daemon as JSON.
+    for file in valid_configs() {
+        let stack = load(&file, &[], None);
+        let text = serde_json::to_string(&stack).unwrap();
+        let back: Stack = serde_json::from_str(&text).unwrap();
+        assert_eq!(stack, back, "{}", file.display());
+    }
+}

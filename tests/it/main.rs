@@ -1,0 +1,7 @@
+//! The integration tests: one binary, one module per feature.
+
+mod check_cli;
+mod config_errors;
+mod config_fuzz;
+mod config_valid;
+mod support;

@@ -1,0 +1,150 @@
+//! What every test shares: fixture paths, temp projects, and one builder that runs the real
+//! `berth` binary and checks its exit status, stdout and stderr.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+pub fn fixture(kind: &str, name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(kind)
+        .join(name)
+}
+
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// A temporary directory holding a project; removed when dropped.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// A project whose berth.yaml is `config`.
+    pub fn new(config: &str) -> Project {
+        let project = Project {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        project.write("berth.yaml", config);
+        project
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// `berth ARGS` run in the project's directory.
+    pub fn berth(&self, args: &[&str]) -> Run {
+        Run::new(args).dir(self.path())
+    }
+}
+
+/// One run of the binary, built up then checked.
+pub struct Run {
+    cmd: assert_cmd::Command,
+}
+
+impl Run {
+    pub fn new(args: &[&str]) -> Run {
+        let mut cmd = assert_cmd::Command::cargo_bin("berth").unwrap();
+        cmd.args(args);
+        // A predictable environment: no inherited berth settings, no colour.
+        for var in ["BERTH_FILE", "BERTH_PROFILE", "BERTH_STATE_DIR"] {
+            cmd.env_remove(var);
+        }
+        cmd.env("NO_COLOR", "1");
+        Run { cmd }
+    }
+
+    pub fn dir(mut self, dir: &Path) -> Run {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Run {
+        self.cmd.env(key, value);
+        self
+    }
+
+    pub fn env_remove(mut self, key: &str) -> Run {
+        self.cmd.env_remove(key);
+        self
+    }
+
+    /// Runs it and checks the exit code; returns the output for further checks.
+    #[track_caller]
+    pub fn code(mut self, code: i32) -> Ran {
+        let output = self.cmd.output().unwrap();
+        let ran = Ran { output };
+        assert_eq!(
+            ran.output.status.code(),
+            Some(code),
+            "exit status\nstdout:\n{}\nstderr:\n{}",
+            ran.stdout(),
+            ran.stderr()
+        );
+        ran
+    }
+}
+
+pub struct Ran {
+    pub output: Output,
+}
+
+impl Ran {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.output.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout()))
+    }
+
+    #[track_caller]
+    pub fn stdout_is(self, expected: &str) -> Ran {
+        assert_eq!(self.stdout(), expected);
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_is(self, expected: &str) -> Ran {
+        assert_eq!(self.stderr(), expected);
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(self, part: &str) -> Ran {
+        assert!(
+            self.stdout().contains(part),
+            "stdout lacks {part:?}:\n{}",
+            self.stdout()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(self, part: &str) -> Ran {
+        assert!(
+            self.stderr().contains(part),
+            "stderr lacks {part:?}:\n{}",
+            self.stderr()
+        );
+        self
+    }
+}

@@ -71,17 +71,18 @@ pub fn load(path: &Path, options: &Options) -> Result<Stack, LoadError> {
 /// (or with the requested one).
 pub fn check(path: &Path, options: &Options) -> Result<Stack, LoadError> {
     let source = read(path)?;
-    let base = load_source(&source, options);
+    let parsed = Parsed::new(&source);
+    let base = parsed.resolve(options);
     if options.profile.is_some() {
         return base.map_err(|diagnostics| invalid(&source, diagnostics));
     }
     let mut diags = base.as_ref().err().cloned().unwrap_or_default();
-    for name in profile_names(&source) {
+    for name in parsed.profile_names() {
         let with = Options {
             profile: Some(name.clone()),
             ..options.clone()
         };
-        for mut d in load_source(&source, &with).err().unwrap_or_default() {
+        for mut d in parsed.resolve(&with).err().unwrap_or_default() {
             if !diags.contains(&d) {
                 d.message.push_str(&format!(" (with profile `{name}`)"));
                 diags.push(d);
@@ -110,52 +111,79 @@ fn read(path: &Path) -> Result<Source, LoadError> {
     Ok(Source::new(path, text))
 }
 
-fn profile_names(source: &Source) -> Vec<String> {
-    let (root, _) = yaml::parse(&source.text);
-    match root
-        .as_ref()
-        .and_then(|r| r.get("profiles"))
-        .map(|p| &p.kind)
-    {
-        Some(yaml::Kind::Map(entries)) => entries
-            .iter()
-            .filter_map(|(k, _)| k.scalar().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 /// Parses, applies the profile and decodes one source; every problem when it is not valid.
 pub fn load_source(source: &Source, options: &Options) -> Result<Stack, Vec<Diagnostic>> {
-    let mut reader = Reader::new(source);
-    let (root, errors) = yaml::parse(&source.text);
-    for e in errors {
-        reader.error(e.span, e.message);
+    Parsed::new(source).resolve(options)
+}
+
+/// A source parsed once, to be resolved under one or several profiles.
+struct Parsed<'a> {
+    source: &'a Source,
+    root: Option<yaml::Node>,
+    errors: Vec<yaml::YamlError>,
+}
+
+impl<'a> Parsed<'a> {
+    fn new(source: &'a Source) -> Parsed<'a> {
+        let (root, errors) = yaml::parse(&source.text);
+        Parsed {
+            source,
+            root,
+            errors,
+        }
     }
-    let stack = root.and_then(|root| {
-        let root = match (&options.profile, root.get("profiles")) {
-            (Some(name), Some(profiles)) => match profiles.get(name) {
-                Some(profile) => profile::apply(&root, profile),
-                None => root,
-            },
-            _ => root,
-        };
-        decode::decode(&mut reader, &root, &source.path, options)
-    });
-    match stack {
-        Some(stack) if reader.diags.is_empty() => Ok(stack),
-        _ => {
-            let mut diagnostics = reader.diags;
-            if diagnostics.is_empty() {
-                // An empty stream parses to no root without an error of its own.
-                diagnostics.push(Diagnostic::new(
-                    source,
-                    source::Span::new(1, 1, 1),
-                    "the config is empty; add `services:` with at least one service",
-                ));
+
+    fn profile_names(&self) -> Vec<String> {
+        match self
+            .root
+            .as_ref()
+            .and_then(|r| r.get("profiles"))
+            .map(|p| &p.kind)
+        {
+            Some(yaml::Kind::Map(entries)) => entries
+                .iter()
+                .filter_map(|(k, _)| k.scalar().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Applies the options' profile and decodes.
+    fn resolve(&self, options: &Options) -> Result<Stack, Vec<Diagnostic>> {
+        let mut reader = Reader::new(self.source);
+        for e in &self.errors {
+            reader.error(e.span, e.message.clone());
+        }
+        let stack = self.root.as_ref().and_then(|root| {
+            let profile = options
+                .profile
+                .as_ref()
+                .and_then(|name| root.get("profiles")?.get(name));
+            match profile {
+                Some(profile) => decode::decode(
+                    &mut reader,
+                    &profile::apply(root, profile),
+                    &self.source.path,
+                    options,
+                ),
+                None => decode::decode(&mut reader, root, &self.source.path, options),
             }
-            diagnostic::normalize(&mut diagnostics);
-            Err(diagnostics)
+        });
+        match stack {
+            Some(stack) if reader.diags.is_empty() => Ok(stack),
+            _ => {
+                let mut diagnostics = reader.diags;
+                if diagnostics.is_empty() {
+                    // An empty stream parses to no root without an error of its own.
+                    diagnostics.push(Diagnostic::new(
+                        self.source,
+                        source::Span::new(1, 1, 1),
+                        "the config is empty; add `services:` with at least one service",
+                    ));
+                }
+                diagnostic::normalize(&mut diagnostics);
+                Err(diagnostics)
+            }
         }
     }
 }

@@ -119,6 +119,22 @@ impl<'a> Reader<'a> {
         Some(Fields { entries: kept })
     }
 
+    /// Reads `key` of `fields` (a mapping at `path`) with `read`, or gives `default` when the
+    /// key is absent.
+    pub fn key_or<T>(
+        &mut self,
+        fields: &Fields,
+        path: &str,
+        key: &str,
+        default: T,
+        read: impl FnOnce(&mut Self, &Node, &str) -> Option<T>,
+    ) -> Option<T> {
+        match fields.get(key) {
+            Some(node) => read(self, node, &format!("{path}.{key}")),
+            None => Some(default),
+        }
+    }
+
     pub fn string<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n str> {
         match node.scalar() {
             Some(text) => Some(text),

@@ -16,7 +16,10 @@ fn seeds() -> Vec<(PathBuf, String)> {
         }
     }
     for entry in std::fs::read_dir(repo("examples")).unwrap() {
-        files.push(entry.unwrap().path().join("berth.yaml"));
+        let dir = entry.unwrap().path();
+        if dir.is_dir() {
+            files.push(dir.join("berth.yaml"));
+        }
     }
     files
         .into_iter()

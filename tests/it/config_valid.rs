@@ -38,7 +38,10 @@ fn valid_configs() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     for entry in std::fs::read_dir(repo("examples")).unwrap() {
-        files.push(entry.unwrap().path().join("berth.yaml"));
+        let dir = entry.unwrap().path();
+        if dir.is_dir() {
+            files.push(dir.join("berth.yaml"));
+        }
     }
     files.sort();
     files

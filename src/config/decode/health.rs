@@ -70,18 +70,27 @@ pub fn decode(
             format!("{path}: `status` applies to `http` probes only"),
         );
     }
-    let interval = match fields.get("interval") {
-        Some(n) => r.positive_duration(n, &p("interval")),
-        None => Some(defaults::HEALTH_INTERVAL),
-    };
-    let timeout = match fields.get("timeout") {
-        Some(n) => r.positive_duration(n, &p("timeout")),
-        None => Some(defaults::HEALTH_TIMEOUT),
-    };
-    let retries = match fields.get("retries") {
-        Some(n) => r.int(n, &p("retries"), 1, 1000).map(|n| n as u32),
-        None => Some(defaults::HEALTH_RETRIES),
-    };
+    let interval = r.key_or(
+        &fields,
+        path,
+        "interval",
+        defaults::HEALTH_INTERVAL,
+        Reader::positive_duration,
+    );
+    let timeout = r.key_or(
+        &fields,
+        path,
+        "timeout",
+        defaults::HEALTH_TIMEOUT,
+        Reader::positive_duration,
+    );
+    let retries = r.key_or(
+        &fields,
+        path,
+        "retries",
+        defaults::HEALTH_RETRIES,
+        |r, n, p| r.int(n, p, 1, 1000).map(|n| n as u32),
+    );
     Some(Health {
         probe: probe?,
         interval: interval?,

@@ -15,7 +15,6 @@ use crate::stack::signal::Signal;
 use crate::stack::template::Template;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 /// What every service's decoding can see.
 pub struct Context<'a> {
@@ -110,40 +109,34 @@ pub fn decode(r: &mut Reader, ctx: &Context, outline: &Outline) -> Option<Servic
         .get("health")
         .map(|n| super::health::decode(r, n, &p("health"), &scope, &ctx.ports));
 
-    let duration = |r: &mut Reader, k: &str, default: Duration| match fields.get(k) {
-        Some(n) => r.duration(n, &p(k)),
-        None => Some(default),
-    };
-    let positive = |r: &mut Reader, k: &str, default: Duration| match fields.get(k) {
-        Some(n) => r.positive_duration(n, &p(k)),
-        None => Some(default),
-    };
-    let flag = |r: &mut Reader, k: &str, default: bool| match fields.get(k) {
-        Some(n) => r.bool(n, &p(k)),
-        None => Some(default),
-    };
     let ready_log = fields
         .get("ready_log")
         .map(|n| r.pattern(n, &p("ready_log")));
-    let notify = flag(r, "notify", false);
-    let start_timeout = positive(r, "start_timeout", defaults::START_TIMEOUT);
+    let notify = r.key_or(&fields, &path, "notify", false, Reader::bool);
+    let start_timeout = r.key_or(
+        &fields,
+        &path,
+        "start_timeout",
+        defaults::START_TIMEOUT,
+        Reader::positive_duration,
+    );
     let restart = restart_policy(r, &fields, &path);
-    let success_codes = match fields.get("success_codes") {
-        Some(n) => {
-            let items = r.one_or_many(n);
-            let codes: Vec<_> = items
-                .iter()
-                .map(|i| r.int(i, &p("success_codes"), 0, 255).map(|c| c as i32))
-                .collect();
-            codes.into_iter().collect::<Option<Vec<_>>>()
-        }
-        None => Some(vec![0]),
-    };
-    let stop_signal = match fields.get("stop_signal") {
-        Some(n) => r.signal(n, &p("stop_signal")),
-        None => Some(Signal::TERM),
-    };
-    let stop_timeout = duration(r, "stop_timeout", defaults::STOP_TIMEOUT);
+    let success_codes = r.key_or(&fields, &path, "success_codes", vec![0], |r, n, p| {
+        let items = r.one_or_many(n);
+        let codes: Vec<_> = items
+            .iter()
+            .map(|i| r.int(i, p, 0, 255).map(|c| c as i32))
+            .collect();
+        codes.into_iter().collect()
+    });
+    let stop_signal = r.key_or(&fields, &path, "stop_signal", Signal::TERM, Reader::signal);
+    let stop_timeout = r.key_or(
+        &fields,
+        &path,
+        "stop_timeout",
+        defaults::STOP_TIMEOUT,
+        Reader::duration,
+    );
     let stop_command = fields
         .get("stop_command")
         .map(|n| r.template(n, &p("stop_command"), &scope));
@@ -151,8 +144,8 @@ pub fn decode(r: &mut Reader, ctx: &Context, outline: &Outline) -> Option<Servic
         .get("pidfile")
         .map(|n| r.string(n, &p("pidfile")).map(Into::into));
     let matches = fields.get("match").map(|n| r.pattern(n, &p("match")));
-    let critical = flag(r, "critical", true);
-    let autostart = flag(r, "autostart", true);
+    let critical = r.key_or(&fields, &path, "critical", true, Reader::bool);
+    let autostart = r.key_or(&fields, &path, "autostart", true, Reader::bool);
     let log = log_policy(r, fields.get("log"), &p("log"));
 
     if r.diags.len() > start_errors {
@@ -292,26 +285,48 @@ fn restart_policy(
     fields: &crate::config::reader::Fields,
     path: &str,
 ) -> Option<RestartPolicy> {
-    let p = |k: &str| format!("{path}.{k}");
-    let get_duration = |r: &mut Reader, k: &str, default: Duration| match fields.get(k) {
-        Some(n) => r.duration(n, &p(k)),
-        None => Some(default),
-    };
-    let mode = match fields.get("restart") {
-        Some(n) => r.choice(n, &p("restart"), &RestartMode::NAMES, RestartMode::parse),
-        None => Some(RestartMode::OnFailure),
-    };
-    let delay = get_duration(r, "restart_delay", defaults::RESTART_DELAY);
-    let delay_max = get_duration(r, "restart_delay_max", defaults::RESTART_DELAY_MAX);
-    let min_uptime = get_duration(r, "min_uptime", defaults::MIN_UPTIME);
-    let window = match fields.get("restart_window") {
-        Some(n) => r.positive_duration(n, &p("restart_window")),
-        None => Some(defaults::RESTART_WINDOW),
-    };
-    let max_restarts = match fields.get("max_restarts") {
-        Some(n) => r.int(n, &p("max_restarts"), 0, 10_000).map(|n| n as u32),
-        None => Some(defaults::MAX_RESTARTS),
-    };
+    let mode = r.key_or(
+        fields,
+        path,
+        "restart",
+        RestartMode::OnFailure,
+        |r, n, p| r.choice(n, p, &RestartMode::NAMES, RestartMode::parse),
+    );
+    let delay = r.key_or(
+        fields,
+        path,
+        "restart_delay",
+        defaults::RESTART_DELAY,
+        Reader::duration,
+    );
+    let delay_max = r.key_or(
+        fields,
+        path,
+        "restart_delay_max",
+        defaults::RESTART_DELAY_MAX,
+        Reader::duration,
+    );
+    let min_uptime = r.key_or(
+        fields,
+        path,
+        "min_uptime",
+        defaults::MIN_UPTIME,
+        Reader::duration,
+    );
+    let window = r.key_or(
+        fields,
+        path,
+        "restart_window",
+        defaults::RESTART_WINDOW,
+        Reader::positive_duration,
+    );
+    let max_restarts = r.key_or(
+        fields,
+        path,
+        "max_restarts",
+        defaults::MAX_RESTARTS,
+        |r, n, p| r.int(n, p, 0, 10_000).map(|n| n as u32),
+    );
     let (delay, delay_max) = (delay?, delay_max?);
     if delay > delay_max {
         let span = fields
@@ -347,23 +362,23 @@ fn log_policy(r: &mut Reader, node: Option<&Node>, path: &str) -> Option<LogPoli
         });
     };
     let fields = r.map(node, path, keys::LOG)?;
-    let max_size = match fields.get("max_size") {
-        Some(n) => r.size(n, &format!("{path}.max_size")).filter(|size| {
-            let fits = *size >= 1024;
-            if !fits {
-                r.error(
-                    n.span,
-                    format!("{path}.max_size: at least 1KiB, so a log line fits"),
-                );
+    let max_size = r.key_or(
+        &fields,
+        path,
+        "max_size",
+        defaults::LOG_MAX_SIZE,
+        |r, n, p| {
+            let size = r.size(n, p)?;
+            if size < 1024 {
+                r.error(n.span, format!("{p}: at least 1KiB, so a log line fits"));
+                return None;
             }
-            fits
-        }),
-        None => Some(defaults::LOG_MAX_SIZE),
-    };
-    let keep = match fields.get("keep") {
-        Some(n) => r.int(n, &format!("{path}.keep"), 0, 1000).map(|k| k as u32),
-        None => Some(defaults::LOG_KEEP),
-    };
+            Some(size)
+        },
+    );
+    let keep = r.key_or(&fields, path, "keep", defaults::LOG_KEEP, |r, n, p| {
+        r.int(n, p, 0, 1000).map(|k| k as u32)
+    });
     Some(LogPolicy {
         max_size: max_size?,
         keep: keep?,

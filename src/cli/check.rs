@@ -4,6 +4,7 @@ use super::args::Global;
 use super::{Exit, Failure, config_path, options, report, unreadable};
 use crate::config::{self, LoadError};
 use crate::stack::Stack;
+use crate::stack::service::Command;
 use crate::style::Style;
 use serde_json::json;
 
@@ -43,7 +44,13 @@ pub fn run(global: &Global) -> Result<Exit, Failure> {
     }
     let stack = result.map_err(report)?;
     if !global.quiet {
-        println!("{}", summary(&stack, Style::stdout()));
+        let style = Style::stdout();
+        println!("{}", summary(&stack, style));
+        if global.verbose > 0 {
+            for line in details(&stack, style) {
+                println!("{line}");
+            }
+        }
     }
     Ok(Exit::Done)
 }
@@ -78,4 +85,65 @@ fn summary(stack: &Stack, style: Style) -> String {
         if n == 1 { "" } else { "s" },
         order.join(" → ")
     )
+}
+
+/// With `-v`: per service, in start order, its port, gates, probe and command line.
+fn details(stack: &Stack, style: Style) -> Vec<String> {
+    let port_of = |name: &str| stack.configured_port(name);
+    let width = stack
+        .services
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(0);
+    stack
+        .start_levels()
+        .into_iter()
+        .flatten()
+        .filter_map(|name| stack.service(name))
+        .map(|s| {
+            let mut facts = Vec::new();
+            if let Some(port) = s.port {
+                let alternatives = if s.alt_ports.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (or {})", s.alt_ports)
+                };
+                facts.push(format!("port {port}{alternatives}"));
+            }
+            if !s.depends_on.is_empty() {
+                let gates: Vec<String> = s
+                    .depends_on
+                    .iter()
+                    .map(|d| format!("{} {}", d.service, d.condition.name()))
+                    .collect();
+                facts.push(format!("after {}", gates.join(", ")));
+            }
+            if let Some(h) = &s.health {
+                facts.push(format!("{} check", h.probe.kind()));
+            }
+            if !s.autostart {
+                facts.push("not autostarted".to_string());
+            }
+            let argv = s.command.argv(&port_of);
+            let command = match &s.command {
+                Command::Shell(_) => argv[2].clone(),
+                Command::Exec(_) => argv.join(" "),
+            };
+            format!(
+                "  {:<width$}  {}{}",
+                s.name,
+                style.dim(&command),
+                facts_text(&facts)
+            )
+        })
+        .collect()
+}
+
+fn facts_text(facts: &[String]) -> String {
+    if facts.is_empty() {
+        String::new()
+    } else {
+        format!("  [{}]", facts.join("; "))
+    }
 }

@@ -15,6 +15,20 @@ fn valid_config_prints_a_one_line_summary() {
 }
 
 #[test]
+fn verbose_lists_each_service_in_start_order() {
+    Project::new(VALID)
+        .berth(&["check", "-v"])
+        .code(0)
+        .stdout_is(
+            "✓ berth.yaml is valid: 3 services, start order: db → api, worker
+  db      ./db  [port 5432]
+  api     ./api --port 8000  [port 8000; after db healthy]
+  worker  ./worker  [after db healthy]
+",
+        );
+}
+
+#[test]
 fn quiet_prints_nothing() {
     Project::new(VALID)
         .berth(&["check", "-q"])

@@ -4,4 +4,5 @@ mod check_cli;
 mod config_errors;
 mod config_fuzz;
 mod config_valid;
+mod schema;
 mod support;

@@ -5,6 +5,7 @@ pub mod args;
 pub mod check;
 pub mod config;
 pub mod schema;
+pub mod shim;
 
 use crate::config::diagnostic::Diagnostic;
 use crate::config::{LoadError, Options, discover};
@@ -55,6 +56,7 @@ pub fn main() -> i32 {
         Command::Check => check::run(&cli.global),
         Command::Config => config::run(&cli.global),
         Command::Schema => schema::run(),
+        Command::Shim => shim::run(),
     };
     match outcome {
         Ok(exit) => exit as i32,

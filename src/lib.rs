@@ -3,6 +3,10 @@
 
 pub mod cli;
 pub mod config;
+pub mod logs;
+pub mod process;
+pub mod shim;
 pub mod stack;
+pub mod state;
 pub mod style;
 pub mod yaml_writer;

@@ -86,4 +86,8 @@ Save it and point yaml-language-server at it, e.g. with a first line in berth.ya
 Example:
   berth schema > berth.schema.json")]
     Schema,
+
+    /// Keep one service (started by the daemon; the spec comes as JSON on stdin)
+    #[command(hide = true)]
+    Shim,
 }

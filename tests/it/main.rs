@@ -5,4 +5,5 @@ mod config_errors;
 mod config_fuzz;
 mod config_valid;
 mod schema;
+mod shim;
 mod support;

@@ -148,3 +148,21 @@ impl Ran {
         self
     }
 }
+
+/// Polls `probe` until it gives a value or `timeout` passes. Tests wait for events this way,
+/// never with fixed sleeps.
+pub fn wait_until<T>(
+    timeout: std::time::Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe() {
+            return Some(v);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}

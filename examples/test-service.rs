@@ -1,0 +1,112 @@
+//! A service for berth's own tests, built from this repository (`cargo test` builds it as
+//! `target/debug/examples/test-service`). By default it serves HTTP on 127.0.0.1:$PORT with
+//! `/health`; flags make it misbehave in the ways real services do:
+//!
+//!   --slow-start MS        wait before listening
+//!   --exit-after MS        exit by itself after MS (with --code N, default 0)
+//!   --code N               the exit code
+//!   --ignore-term          ignore SIGTERM (only SIGKILL ends it)
+//!   --grandchildren N      fork N processes that sleep forever (they inherit --ignore-term)
+//!   --escape               the grandchildren leave the process group (setsid)
+//!   --flood N              write N numbered lines to stdout at once (`line 000001` …)
+//!   --no-listen            do not listen at all (a worker)
+//!   --sleep                (internal) be a grandchild: sleep forever
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+fn flag(args: &[String], name: &str) -> bool {
+    args.iter().any(|a| a == name)
+}
+
+fn value(args: &[String], name: &str) -> Option<u64> {
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1)?.parse().ok()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if flag(&args, "--ignore-term") {
+        // A handler that only sets a flag: SIGTERM no longer ends the process.
+        signal_hook::flag::register(
+            signal_hook::consts::SIGTERM,
+            Arc::new(AtomicBool::new(false)),
+        )
+        .unwrap();
+    }
+    if flag(&args, "--sleep") {
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    println!("test-service {} starting", std::process::id());
+    for _ in 0..value(&args, "--grandchildren").unwrap_or(0) {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.arg("--sleep");
+        if flag(&args, "--ignore-term") {
+            cmd.arg("--ignore-term");
+        }
+        if flag(&args, "--escape") {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setsid is async-signal-safe.
+            unsafe {
+                cmd.pre_exec(|| {
+                    rustix::process::setsid()?;
+                    Ok(())
+                });
+            }
+        }
+        // Never waited for on purpose: leftover grandchildren are what the tests need.
+        #[allow(clippy::zombie_processes)]
+        let child = cmd.spawn().unwrap();
+        println!("grandchild {}", child.id());
+    }
+    if let Some(n) = value(&args, "--flood") {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        for i in 1..=n {
+            writeln!(out, "line {i:06}").unwrap();
+        }
+        out.flush().unwrap();
+    }
+    if let Some(ms) = value(&args, "--exit-after") {
+        let code = value(&args, "--code").unwrap_or(0) as i32;
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(ms));
+            eprintln!("exiting with code {code}");
+            std::process::exit(code);
+        });
+    }
+    if let Some(ms) = value(&args, "--slow-start") {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    if flag(&args, "--no-listen") {
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    let port = std::env::var("PORT").expect("PORT is set");
+    let listener = TcpListener::bind(format!("127.0.0.1:{port}")).expect("bind");
+    println!("listening on {port}");
+    for stream in listener.incoming().flatten() {
+        std::thread::spawn(move || {
+            let mut request = String::new();
+            let mut reader = BufReader::new(&stream);
+            if reader.read_line(&mut request).is_err() {
+                return;
+            }
+            let status = if request.starts_with("GET /health ") {
+                "200 OK"
+            } else {
+                "404 Not Found"
+            };
+            let _ = write!(
+                &stream,
+                "HTTP/1.1 {status}\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
+            );
+        });
+    }
+}

@@ -1,0 +1,83 @@
+//! `ProcessId`: a pid plus its start time, read from `/proc/PID/stat`. Two processes that
+//! share a pid over time never share both.
+
+use super::table;
+use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+use serde::{Deserialize, Serialize};
+use std::io;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ProcessId {
+    pub pid: u32,
+    /// Clock ticks since boot when the process started (field 22 of `/proc/PID/stat`).
+    pub start_time: u64,
+}
+
+impl ProcessId {
+    /// The identity of the live process `pid`.
+    pub fn of(pid: u32) -> io::Result<ProcessId> {
+        let stat = table::stat(pid)?;
+        Ok(ProcessId {
+            pid,
+            start_time: stat.start_time,
+        })
+    }
+
+    /// This very process is still running (same pid, same start time, not a zombie).
+    pub fn is_alive(&self) -> bool {
+        table::stat(self.pid).is_ok_and(|s| s.start_time == self.start_time && s.state != 'Z')
+    }
+
+    /// Sends `signal` to this process if, and only if, it is still the process recorded.
+    /// The pidfd is opened first and the start time checked after, so the pid cannot be
+    /// reused between the check and the signal. Returns whether the signal was sent.
+    pub fn signal(&self, signal: Signal) -> io::Result<bool> {
+        let Some(pid) = Pid::from_raw(self.pid as i32) else {
+            return Ok(false);
+        };
+        let fd = match pidfd_open(pid, PidfdFlags::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::SRCH) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        if !self.is_alive() {
+            return Ok(false);
+        }
+        match pidfd_send_signal(&fd, signal) {
+            Ok(()) => Ok(true),
+            Err(rustix::io::Errno::SRCH) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifies_this_process_and_rejects_a_different_start_time() {
+        let me = ProcessId::of(std::process::id()).unwrap();
+        assert!(me.is_alive());
+        let impostor = ProcessId {
+            start_time: me.start_time + 1,
+            ..me
+        };
+        assert!(!impostor.is_alive());
+        // A signal to a pid whose start time does not match is not sent.
+        assert!(!impostor.signal(Signal::TERM).unwrap());
+    }
+
+    #[test]
+    fn signals_a_live_child_and_not_a_reaped_one() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let id = ProcessId::of(child.id()).unwrap();
+        assert!(id.signal(Signal::KILL).unwrap());
+        child.wait().unwrap();
+        assert!(!id.is_alive());
+        assert!(!id.signal(Signal::KILL).unwrap());
+    }
+}

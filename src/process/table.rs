@@ -1,0 +1,108 @@
+//! Reading the process table from `/proc`: one process's stat line, and the descendants of
+//! a process (what a stop must leave dead).
+
+use std::collections::HashMap;
+use std::io;
+
+/// The fields of `/proc/PID/stat` berth uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// `R`, `S`, `D`, `Z`, `T` …
+    pub state: char,
+    pub ppid: u32,
+    pub pgrp: u32,
+    pub start_time: u64,
+}
+
+pub fn stat(pid: u32) -> io::Result<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    parse_stat(&text).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unreadable /proc/{pid}/stat"),
+        )
+    })
+}
+
+/// The command name may hold spaces and parentheses, so fields are counted from the last `)`.
+fn parse_stat(text: &str) -> Option<Stat> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the name, field 3 (state) is index 0: field N is index N - 3.
+    Some(Stat {
+        state: fields.first()?.chars().next()?,
+        ppid: fields.get(1)?.parse().ok()?,
+        pgrp: fields.get(2)?.parse().ok()?,
+        start_time: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// Every live process's parent, from one scan of `/proc`.
+fn parents() -> HashMap<u32, u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return HashMap::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            stat(pid)
+                .ok()
+                .filter(|s| s.state != 'Z')
+                .map(|s| (pid, s.ppid))
+        })
+        .collect()
+}
+
+/// Every live descendant of `root` (children, their children, …), zombies excluded.
+pub fn descendants(root: u32) -> Vec<u32> {
+    let parents = parents();
+    let mut out = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for (&pid, &ppid) in &parents {
+            if ppid == parent && !out.contains(&pid) {
+                out.push(pid);
+                frontier.push(pid);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_with_spaces_and_parentheses() {
+        let line = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 0 0 0\n";
+        let s = parse_stat(line).unwrap();
+        assert_eq!(
+            (s.state, s.ppid, s.pgrp, s.start_time),
+            ('S', 1, 4242, 987654)
+        );
+        assert!(parse_stat("garbage").is_none());
+    }
+
+    #[test]
+    fn finds_grandchildren() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & sleep 30 & wait"])
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while descendants(child.id()).len() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let found = descendants(std::process::id());
+        assert!(found.contains(&child.id()));
+        let grandchildren = descendants(child.id());
+        assert_eq!(grandchildren.len(), 2, "{grandchildren:?}");
+        for pid in grandchildren {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(pid as i32).unwrap(),
+                rustix::process::Signal::KILL,
+            );
+        }
+        child.wait().unwrap();
+    }
+}

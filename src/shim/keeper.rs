@@ -1,0 +1,414 @@
+//! The shim's life: start the service, copy its output into the log, stop it when asked,
+//! make sure nothing of it survives, record how it ended.
+
+use super::spec::ShimSpec;
+use crate::logs::time::now_ms;
+use crate::logs::writer::{LineBuffer, LogWriter, Stream};
+use crate::process::{ProcessId, table};
+use crate::state::run_file::{Outcome, RunFile};
+use crate::state::write_atomic;
+use rustix::event::{PollFd, PollFlags, poll};
+use rustix::process::{Pid, Signal, WaitOptions, WaitStatus};
+use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long leftovers of a service that exited by itself get to end after the stop signal.
+const LEFTOVER_GRACE: Duration = Duration::from_secs(2);
+
+/// How often to look for processes that end without telling us (not our children).
+const RECHECK: Duration = Duration::from_millis(20);
+
+/// Runs the service described by `spec` until it has ended and nothing of it is left.
+pub fn run(spec: &ShimSpec) -> io::Result<()> {
+    // Its own session: no controlling terminal, untouched by signals sent to the caller's group.
+    let _ = rustix::process::setsid();
+    let me = ProcessId::of(std::process::id())?;
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
+    let signals = Signals::install()?;
+    let mut log = LogWriter::open(&spec.log, spec.log_max_size, spec.log_keep)?;
+    let mut record = RunFile {
+        project: spec.project.clone(),
+        service: spec.service.clone(),
+        shim: me,
+        main: None,
+        pgid: None,
+        port: spec.port,
+        log: spec.log.clone(),
+        started_at_ms: now_ms(),
+        outcome: Outcome::Running,
+    };
+
+    let (out_read, out_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let (err_read, err_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let spawned = service_command(spec)
+        .stdout(Stdio::from(out_write))
+        .stderr(Stdio::from(err_write))
+        .spawn();
+    // The command (and with it our copies of the pipes' write ends) is gone here, so the
+    // pipes reach end-of-file once the service and everything it forked have closed them.
+    let child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            let error = format!("cannot start `{}`: {e}", spec.argv.join(" "));
+            log.line(Stream::Berth, error.as_bytes())?;
+            record.outcome = Outcome::FailedToStart { error };
+            return save(spec, &record);
+        }
+    };
+    let main = ProcessId::of(child.id())?;
+    record.main = Some(main);
+    record.pgid = Some(main.pid);
+    save(spec, &record)?;
+
+    let mut keeper = Keeper {
+        spec,
+        me,
+        main,
+        log,
+        status: None,
+        stop_requested: false,
+        leftovers_signalled: false,
+        kill_at: None,
+        killed: false,
+    };
+    keeper.watch(&signals, out_read, err_read)?;
+
+    let (code, signal) = match keeper.status {
+        Some(status) => (status.exit_status(), status.terminating_signal()),
+        None => (None, None),
+    };
+    let note = match (code, signal) {
+        (Some(c), _) => format!("exited with code {c}"),
+        (_, Some(s)) => format!("killed by signal {s}"),
+        _ => "ended".to_string(),
+    };
+    keeper.log.line(Stream::Berth, note.as_bytes())?;
+    record.outcome = Outcome::Exited {
+        code,
+        signal,
+        stopped: keeper.stop_requested,
+        ended_at_ms: now_ms(),
+    };
+    save(spec, &record)
+}
+
+fn save(spec: &ShimSpec, record: &RunFile) -> io::Result<()> {
+    let json = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
+    write_atomic(&spec.run_file, &json)
+}
+
+/// The service's command: its own process group, the given environment only, no stdin.
+fn service_command(spec: &ShimSpec) -> Command {
+    let mut cmd = Command::new(&spec.argv[0]);
+    cmd.args(&spec.argv[1..])
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null());
+    // SAFETY: setpgid is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::setpgid(None, None)?;
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// SIGTERM/SIGINT/SIGHUP ask for a stop; SIGCHLD says a process ended. Each wakes the loop
+/// through a socket pair (the self-pipe pattern), so `poll` is the only place that waits.
+struct Signals {
+    wake: UnixStream,
+    stop: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn install() -> io::Result<Signals> {
+        use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+        let (wake, notify) = UnixStream::pair()?;
+        wake.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        for signal in [SIGTERM, SIGINT, SIGHUP] {
+            signal_hook::flag::register(signal, Arc::clone(&stop))?;
+            signal_hook::low_level::pipe::register(signal, notify.try_clone()?)?;
+        }
+        signal_hook::low_level::pipe::register(SIGCHLD, notify)?;
+        Ok(Signals { wake, stop })
+    }
+
+    /// Empties the wake-up socket; returns whether anything was in it.
+    fn drain(&self) -> bool {
+        let mut buf = [0u8; 64];
+        let mut any = false;
+        while let Ok(n) = (&self.wake).read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            any = true;
+        }
+        any
+    }
+}
+
+struct Keeper<'a> {
+    spec: &'a ShimSpec,
+    me: ProcessId,
+    main: ProcessId,
+    log: LogWriter,
+    status: Option<WaitStatus>,
+    stop_requested: bool,
+    leftovers_signalled: bool,
+    /// When whatever is left gets SIGKILL.
+    kill_at: Option<Instant>,
+    killed: bool,
+}
+
+/// One of the service's output pipes.
+struct Output {
+    fd: Option<OwnedFd>,
+    stream: Stream,
+    lines: LineBuffer,
+}
+
+impl Keeper<'_> {
+    fn watch(&mut self, signals: &Signals, out: OwnedFd, err: OwnedFd) -> io::Result<()> {
+        let mut outputs = [
+            Output {
+                fd: Some(out),
+                stream: Stream::Out,
+                lines: LineBuffer::default(),
+            },
+            Output {
+                fd: Some(err),
+                stream: Stream::Err,
+                lines: LineBuffer::default(),
+            },
+        ];
+        // Whether something happened that may have ended the last process (a SIGCHLD, a
+        // pipe closing, a deadline): only then is the process table scanned.
+        let mut may_be_done = true;
+        loop {
+            if signals.stop.load(Ordering::SeqCst) && !self.stop_requested {
+                self.begin_stop()?;
+            }
+            if self.status.is_some() && !self.leftovers_signalled {
+                self.signal_leftovers()?;
+            }
+            if self.kill_at.is_some_and(|at| Instant::now() >= at) && !self.killed {
+                self.kill_everything()?;
+                may_be_done = true;
+            }
+            let pipes_open = outputs.iter().any(|o| o.fd.is_some());
+            if self.status.is_some()
+                && may_be_done
+                && table::descendants(self.me.pid).is_empty()
+                && !pipes_open
+            {
+                return Ok(());
+            }
+            may_be_done = false;
+
+            let timeout = match self.kill_at {
+                Some(at) if !self.killed => at.saturating_duration_since(Instant::now()),
+                // Killed processes that are not our children send no SIGCHLD: look again soon.
+                Some(_) => RECHECK,
+                None => Duration::from_secs(1),
+            };
+            let timeout = rustix::event::Timespec {
+                tv_sec: timeout.as_secs() as i64,
+                tv_nsec: timeout.subsec_nanos() as i64,
+            };
+            let mut fds: Vec<PollFd> = vec![PollFd::new(&signals.wake, PollFlags::IN)];
+            fds.extend(
+                outputs
+                    .iter()
+                    .filter_map(|o| o.fd.as_ref())
+                    .map(|fd| PollFd::new(fd, PollFlags::IN)),
+            );
+            match poll(&mut fds, Some(&timeout)) {
+                Ok(0) => may_be_done = true,
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            drop(fds);
+
+            for output in outputs.iter_mut() {
+                if self.read_output(output)? {
+                    may_be_done = true;
+                }
+            }
+            if signals.drain() {
+                self.reap();
+                may_be_done = true;
+            }
+            if !pipes_open {
+                // Nothing to poll but the signals: a leftover that closed its output still
+                // keeps the shim; the timeout above brings the loop round again.
+                may_be_done = true;
+            }
+        }
+    }
+
+    /// Reads what the pipe has; returns whether it reached end-of-file.
+    fn read_output(&mut self, output: &mut Output) -> io::Result<bool> {
+        let Some(fd) = output.fd.as_ref() else {
+            return Ok(false);
+        };
+        let mut buf = [0u8; 64 * 1024];
+        let log = &mut self.log;
+        let stream = output.stream;
+        // Non-blocking by way of poll: read once per wake-up; a full buffer comes back next round.
+        let mut readable = [PollFd::new(fd, PollFlags::IN)];
+        if poll(
+            &mut readable,
+            Some(&rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            }),
+        )? == 0
+        {
+            return Ok(false);
+        }
+        match rustix::io::read(fd.as_fd(), &mut buf) {
+            Ok(0) => {
+                output.lines.finish(&mut |line| log.line(stream, line))?;
+                output.fd = None;
+                Ok(true)
+            }
+            Ok(n) => {
+                output
+                    .lines
+                    .feed(&buf[..n], &mut |line| log.line(stream, line))?;
+                Ok(false)
+            }
+            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Collects every ended child: the service's main process, and orphans reparented to us.
+    /// (`wait`, any child: the service runs in a process group of its own, which
+    /// `waitpid(None)`, the caller's group only, would not see.)
+    fn reap(&mut self) {
+        while let Ok(Some((pid, status))) = rustix::process::wait(WaitOptions::NOHANG) {
+            if pid.as_raw_nonzero().get() as u32 == self.main.pid {
+                self.status = Some(status);
+            }
+        }
+    }
+
+    /// The stop command, or the stop signal to the service's group; SIGKILL after the timeout.
+    fn begin_stop(&mut self) -> io::Result<()> {
+        self.stop_requested = true;
+        self.kill_at = Some(Instant::now() + self.spec.stop_timeout);
+        if self.status.is_some() {
+            return Ok(());
+        }
+        match &self.spec.stop_command {
+            Some(argv) => {
+                self.log.line(
+                    Stream::Berth,
+                    format!("stopping: running `{}`", argv.join(" ")).as_bytes(),
+                )?;
+                let started = Command::new(&argv[0])
+                    .args(&argv[1..])
+                    .env_clear()
+                    .envs(self.spec.env.iter().map(|(k, v)| (k, v)))
+                    .current_dir(&self.spec.cwd)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn();
+                if let Err(e) = started {
+                    self.log.line(
+                        Stream::Berth,
+                        format!(
+                            "stop command failed: {e}; sending {}",
+                            self.spec.stop_signal
+                        )
+                        .as_bytes(),
+                    )?;
+                    self.signal_group(self.spec.stop_signal.number());
+                }
+            }
+            None => {
+                self.log.line(
+                    Stream::Berth,
+                    format!("stopping: sending SIG{}", self.spec.stop_signal).as_bytes(),
+                )?;
+                self.signal_group(self.spec.stop_signal.number());
+            }
+        }
+        Ok(())
+    }
+
+    /// After the main process ended: whatever it left gets the stop signal, then SIGKILL.
+    fn signal_leftovers(&mut self) -> io::Result<()> {
+        self.leftovers_signalled = true;
+        let leftovers = table::descendants(self.me.pid);
+        if leftovers.is_empty() {
+            return Ok(());
+        }
+        let signal = self.spec.stop_signal.number();
+        self.signal_group(signal);
+        for pid in &leftovers {
+            signal_pid(*pid, signal);
+        }
+        let grace = Instant::now() + LEFTOVER_GRACE.min(self.spec.stop_timeout);
+        self.kill_at = Some(self.kill_at.map_or(grace, |at| at.min(grace)));
+        self.log.line(
+            Stream::Berth,
+            format!(
+                "the main process ended; stopping {} process(es) it left",
+                leftovers.len()
+            )
+            .as_bytes(),
+        )
+    }
+
+    fn kill_everything(&mut self) -> io::Result<()> {
+        self.killed = true;
+        let left = table::descendants(self.me.pid);
+        if left.is_empty() {
+            return Ok(());
+        }
+        self.log.line(
+            Stream::Berth,
+            format!(
+                "still running after the stop timeout: killing {} process(es)",
+                left.len()
+            )
+            .as_bytes(),
+        )?;
+        self.signal_group(Signal::KILL.as_raw());
+        for pid in left {
+            signal_pid(pid, Signal::KILL.as_raw());
+        }
+        Ok(())
+    }
+
+    fn signal_group(&self, signal: i32) {
+        if let (Some(pgid), Some(signal)) = (Pid::from_raw(self.main.pid as i32), signal_of(signal))
+        {
+            let _ = rustix::process::kill_process_group(pgid, signal);
+        }
+    }
+}
+
+/// Signals a descendant by identity (pid and start time), so a pid reused meanwhile is spared.
+fn signal_pid(pid: u32, signal: i32) {
+    if let (Ok(id), Some(signal)) = (ProcessId::of(pid), signal_of(signal)) {
+        let _ = id.signal(signal);
+    }
+}
+
+fn signal_of(number: i32) -> Option<Signal> {
+    Signal::from_named_raw(number)
+}

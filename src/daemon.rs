@@ -1,0 +1,4 @@
+//! The supervisor. What exists so far is its pure decision logic; the server, orchestrator
+//! and probes that carry the decisions out build on it.
+
+pub mod policy;

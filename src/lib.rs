@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod logs;
+pub mod ports;
 pub mod process;
 pub mod shim;
 pub mod stack;

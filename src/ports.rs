@@ -1,0 +1,10 @@
+//! Who holds which port: the machine's listening sockets (netlink sock_diag, `/proc/net` as
+//! fallback) and the processes that own them. Used for readiness (does the service's process
+//! tree listen on its port yet?) and by the `ports` commands. Linux-specific, like `process`.
+
+pub mod netlink;
+pub mod owners;
+pub mod proc_net;
+pub mod socket_table;
+
+pub use socket_table::{Listener, Proto};

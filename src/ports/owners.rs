@@ -1,0 +1,97 @@
+//! Which process owns a socket: `/proc/PID/fd/*` links read `socket:[INODE]`. Scans stop as
+//! soon as every inode asked about is found; sockets of processes berth may not look into
+//! (another user's, without privilege) stay unowned rather than failing the scan.
+
+use std::collections::{HashMap, HashSet};
+
+/// The socket inodes process `pid` holds open (empty when it cannot be read).
+pub fn socket_inodes(pid: u32) -> HashSet<u64> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return HashSet::new();
+    };
+    fds.filter_map(|fd| {
+        let target = std::fs::read_link(fd.ok()?.path()).ok()?;
+        let text = target.to_str()?;
+        text.strip_prefix("socket:[")?
+            .strip_suffix(']')?
+            .parse()
+            .ok()
+    })
+    .collect()
+}
+
+/// For each of `inodes`, a process holding it, searching the whole process table.
+pub fn owners(inodes: &HashSet<u64>) -> HashMap<u64, u32> {
+    let mut found = HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for pid in dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
+        for inode in socket_inodes(pid) {
+            if inodes.contains(&inode) {
+                found.entry(inode).or_insert(pid);
+            }
+        }
+        if found.len() == inodes.len() {
+            break;
+        }
+    }
+    found
+}
+
+/// Whether any of `pids` listens on TCP `port` (on any address): the default readiness signal
+/// of a service with a port. Reads the socket table, then only these processes' fds.
+pub fn listening_on(pids: &[u32], port: u16) -> std::io::Result<bool> {
+    let inodes: HashSet<u64> = super::socket_table::listeners(false)?
+        .into_iter()
+        .filter(|l| l.port == port)
+        .map(|l| l.inode)
+        .collect();
+    if inodes.is_empty() {
+        return Ok(false);
+    }
+    Ok(pids
+        .iter()
+        .any(|&pid| !socket_inodes(pid).is_disjoint(&inodes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::socket_table::listeners;
+
+    #[test]
+    fn finds_the_owner_of_our_own_listener() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        let inode = listeners(false)
+            .unwrap()
+            .into_iter()
+            .find(|l| l.port == port)
+            .unwrap()
+            .inode;
+        assert!(socket_inodes(std::process::id()).contains(&inode));
+        let owners = owners(&HashSet::from([inode]));
+        assert_eq!(owners.get(&inode), Some(&std::process::id()));
+    }
+
+    #[test]
+    fn a_tree_listens_only_on_the_ports_it_holds() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        let me = [std::process::id()];
+        assert!(listening_on(&me, port).unwrap());
+        let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let other_port = other.local_addr().unwrap().port();
+        drop(other);
+        assert!(!listening_on(&me, other_port).unwrap());
+        // A process that does not hold the socket is not listening on it.
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        assert!(!listening_on(&[sleeper.id()], port).unwrap());
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
+    }
+}

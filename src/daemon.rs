@@ -2,3 +2,4 @@
 //! and probes that carry the decisions out build on it.
 
 pub mod policy;
+pub mod probe;

@@ -4,5 +4,6 @@
 
 pub mod identity;
 pub mod table;
+pub mod usage;
 
 pub use identity::ProcessId;

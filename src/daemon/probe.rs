@@ -1,0 +1,285 @@
+//! Health probes: `http` (GET, status accepted), `tcp` (connect) and `exec` (exit 0), each
+//! bounded by its timeout. Synchronous and cheap on loopback (well under a millisecond), so
+//! readiness can poll them every few milliseconds from a blocking task.
+
+use crate::stack::ranges::RangeList;
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::process::{Pid, PidfdFlags, Signal, kill_process_group, pidfd_open};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Healthy, or why not (shown to the user).
+pub type Verdict = Result<(), String>;
+
+/// GET `url` (`http://host[:port]/path`); healthy when the status is in `accepted`.
+pub fn http(url: &str, accepted: &RangeList, timeout: Duration) -> Verdict {
+    let deadline = Instant::now() + timeout;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("`{url}` is not an http:// URL"))?;
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let path = if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_string()
+    };
+    let mut stream = connect(authority, 80, deadline)?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: berth\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .set_write_timeout(Some(remaining(deadline)?))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 512];
+    while !head.windows(2).any(|w| w == b"\r\n") {
+        stream
+            .set_read_timeout(Some(remaining(deadline)?))
+            .map_err(|e| e.to_string())?;
+        match stream.read(&mut buf) {
+            Ok(0) => return Err(format!("GET {url}: connection closed before a response")),
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return Err(format!(
+                    "GET {url}: no response within {}",
+                    crate::config::units::format_duration(timeout)
+                ));
+            }
+            Err(e) => return Err(format!("GET {url}: {e}")),
+        }
+        if head.len() > 8192 {
+            break;
+        }
+    }
+    let line = String::from_utf8_lossy(&head);
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .filter(|_| line.starts_with("HTTP/"))
+        .ok_or_else(|| format!("GET {url}: not an HTTP response"))?;
+    if accepted.contains(status) {
+        Ok(())
+    } else {
+        Err(format!(
+            "GET {url} answered {status} (accepted: {accepted})"
+        ))
+    }
+}
+
+/// Connects to `HOST:PORT`.
+pub fn tcp(address: &str, timeout: Duration) -> Verdict {
+    connect(address, 0, Instant::now() + timeout).map(|_| ())
+}
+
+/// Runs `argv` (in its own process group, so a timeout kills all of it); healthy on exit 0.
+pub fn exec(argv: &[String], env: &[(String, String)], cwd: &Path, timeout: Duration) -> Verdict {
+    let (program, args) = argv.split_first().ok_or("empty command")?;
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot run `{}`: {e}", argv.join(" ")))?;
+    let pid = Pid::from_raw(child.id() as i32).ok_or("no pid")?;
+    let pidfd = pidfd_open(pid, PidfdFlags::empty()).map_err(|e| e.to_string())?;
+    // A pidfd becomes readable when the process exits.
+    let wait = Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: timeout.subsec_nanos() as i64,
+    };
+    let exited = loop {
+        match poll(&mut [PollFd::new(&pidfd, PollFlags::IN)], Some(&wait)) {
+            Ok(n) => break n > 0,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    if !exited {
+        let _ = kill_process_group(pid, Signal::KILL);
+        let _ = child.wait();
+        return Err(format!(
+            "`{}` did not finish within {}",
+            argv.join(" "),
+            crate::config::units::format_duration(timeout)
+        ));
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{}` {status}", argv.join(" ")))
+    }
+}
+
+/// Connects to the first address of `authority` that accepts before `deadline`.
+fn connect(authority: &str, default_port: u16, deadline: Instant) -> Result<TcpStream, String> {
+    let with_port = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        && !authority.ends_with(']')
+    {
+        authority.to_string()
+    } else if default_port > 0 {
+        format!("{authority}:{default_port}")
+    } else {
+        return Err(format!("`{authority}` has no port"));
+    };
+    let addresses: Vec<SocketAddr> = with_port
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve `{authority}`: {e}"))?
+        .collect();
+    let mut last = format!("cannot resolve `{authority}`");
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, remaining(deadline)?) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = format!("connect to {address}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+fn remaining(deadline: Instant) -> Result<Duration, String> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        Err("timed out".to_string())
+    } else {
+        Ok(left)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::health::default_status;
+    use std::net::TcpListener;
+
+    /// A one-shot HTTP server answering `status` to the next `n` requests.
+    fn server(status: u16, n: usize) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(n) {
+                let mut stream = stream.unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf);
+                let _ = write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn http_accepts_the_configured_statuses() {
+        let t = Duration::from_secs(2);
+        assert_eq!(
+            http(
+                &format!("http://127.0.0.1:{}/health", server(200, 1)),
+                &default_status(),
+                t
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            http(
+                &format!("http://localhost:{}/", server(302, 1)),
+                &default_status(),
+                t
+            ),
+            Ok(())
+        );
+        let err = http(
+            &format!("http://127.0.0.1:{}/health", server(503, 1)),
+            &default_status(),
+            t,
+        )
+        .unwrap_err();
+        assert!(err.ends_with("answered 503 (accepted: 200-399)"), "{err}");
+        let only_204 = RangeList::new(vec![(204, 204)]);
+        assert!(
+            http(
+                &format!("http://127.0.0.1:{}/", server(200, 1)),
+                &only_204,
+                t
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn http_and_tcp_fail_on_a_closed_port_and_time_out_on_silence() {
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let t = Duration::from_millis(500);
+        assert!(
+            http(&format!("http://127.0.0.1:{port}/"), &default_status(), t)
+                .unwrap_err()
+                .contains("connect")
+        );
+        assert!(tcp(&format!("127.0.0.1:{port}"), t).is_err());
+        // Accepts but never answers.
+        let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+        let silent_port = silent.local_addr().unwrap().port();
+        assert_eq!(tcp(&format!("127.0.0.1:{silent_port}"), t), Ok(()));
+        let started = Instant::now();
+        let err = http(
+            &format!("http://127.0.0.1:{silent_port}/"),
+            &default_status(),
+            Duration::from_millis(200),
+        )
+        .unwrap_err();
+        assert!(err.contains("no response within 200ms"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn exec_checks_the_exit_status_and_kills_on_timeout() {
+        let env = [("PATH".to_string(), std::env::var("PATH").unwrap())];
+        let sh = |line: &str| vec!["sh".to_string(), "-c".to_string(), line.to_string()];
+        let cwd = std::env::temp_dir();
+        let t = Duration::from_secs(5);
+        assert_eq!(exec(&sh("exit 0"), &env, &cwd, t), Ok(()));
+        assert!(
+            exec(&sh("exit 3"), &env, &cwd, t)
+                .unwrap_err()
+                .contains("exit status: 3")
+        );
+        let started = Instant::now();
+        let err = exec(
+            &sh("sleep 30 & sleep 30"),
+            &env,
+            &cwd,
+            Duration::from_millis(200),
+        )
+        .unwrap_err();
+        assert!(err.contains("did not finish within 200ms"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            exec(&["/nonexistent/probe".to_string()], &env, &cwd, t)
+                .unwrap_err()
+                .contains("cannot run")
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! bounded by its timeout. Synchronous and cheap on loopback (well under a millisecond), so
 //! readiness can poll them every few milliseconds from a blocking task.
 
+use crate::stack::health::{Health, Probe};
 use crate::stack::ranges::RangeList;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::process::{Pid, PidfdFlags, Signal, kill_process_group, pidfd_open};
@@ -14,6 +15,20 @@ use std::time::{Duration, Instant};
 
 /// Healthy, or why not (shown to the user).
 pub type Verdict = Result<(), String>;
+
+/// Runs a service's configured probe, with ports as assigned.
+pub fn check(
+    health: &Health,
+    port_of: &dyn Fn(&str) -> Option<u16>,
+    env: &[(String, String)],
+    cwd: &Path,
+) -> Verdict {
+    match &health.probe {
+        Probe::Http { url, status } => http(&url.render(port_of), status, health.timeout),
+        Probe::Tcp { address } => tcp(&address.render(port_of), health.timeout),
+        Probe::Exec { command } => exec(&command.argv(port_of), env, cwd, health.timeout),
+    }
+}
 
 /// GET `url` (`http://host[:port]/path`); healthy when the status is in `accepted`.
 pub fn http(url: &str, accepted: &RangeList, timeout: Duration) -> Verdict {

@@ -2,28 +2,14 @@
 //! left behind (grandchildren included, even those that left the process group), and no log
 //! line lost across rotation.
 
-use crate::support::wait_until;
+use crate::support::{test_service, wait_until};
 use berth::process::ProcessId;
 use berth::shim::ShimSpec;
 use berth::stack::signal::Signal;
 use berth::state::run_file::{Outcome, RunFile};
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn test_service() -> PathBuf {
-    let path = Path::new(env!("CARGO_BIN_EXE_berth"))
-        .parent()
-        .unwrap()
-        .join("examples/test-service");
-    assert!(
-        path.exists(),
-        "{} is missing: `cargo test` builds it (or `cargo build --examples`)",
-        path.display()
-    );
-    path
-}
 
 struct Kept {
     dir: tempfile::TempDir,

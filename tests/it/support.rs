@@ -166,3 +166,26 @@ pub fn wait_until<T>(
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
+
+/// The test service built from this repository (`examples/test-service.rs`).
+pub fn test_service() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_berth"))
+        .parent()
+        .unwrap()
+        .join("examples/test-service");
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds it (or `cargo build --examples`)",
+        path.display()
+    );
+    path
+}
+
+/// A port nothing listens on right now (the kernel's choice, released at once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -1,0 +1,134 @@
+//! Waiting for a started service to be ready, polled every few milliseconds whatever
+//! `health.interval` says (that paces liveness). Ready means: its health probe passes or a
+//! `ready_log` line matches, when it has either; otherwise its process tree listens on its
+//! port, when it has one; otherwise it has started.
+
+use super::probe;
+use crate::ports::owners::listening_on;
+use crate::process::table;
+use crate::shim::ShimSpec;
+use crate::stack::Service;
+use crate::state::run_file::{Outcome, RunFile};
+use std::io::{Read, Seek, SeekFrom};
+use std::time::{Duration, Instant};
+
+/// How often readiness is checked.
+pub const POLL: Duration = Duration::from_millis(2);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// The command could not be executed.
+    FailedToStart(String),
+    /// It ended before it was ready.
+    Exited(Outcome),
+    /// Not ready by `start_timeout`; the last reason it was not.
+    TimedOut(String),
+}
+
+/// Waits until `service`, launched from `spec` by shim `shim_pid`, is ready. `log_offset` is
+/// the log's size before the launch, so only this run's lines count for `ready_log`.
+pub fn wait(
+    service: &Service,
+    spec: &ShimSpec,
+    shim_pid: u32,
+    log_offset: u64,
+    port_of: &dyn Fn(&str) -> Option<u16>,
+) -> Readiness {
+    let deadline = Instant::now() + service.start_timeout;
+    let mut log = LogScan::new(spec, log_offset);
+    let mut why = "it has not started".to_string();
+    loop {
+        let record: Option<RunFile> = std::fs::read(&spec.run_file)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        match record.map(|r| r.outcome) {
+            Some(Outcome::FailedToStart { error }) => return Readiness::FailedToStart(error),
+            Some(outcome @ Outcome::Exited { .. }) => return Readiness::Exited(outcome),
+            Some(Outcome::Running | Outcome::Stopping) => {
+                match check(service, spec, shim_pid, &mut log, port_of) {
+                    Ok(()) => return Readiness::Ready,
+                    Err(reason) => why = reason,
+                }
+            }
+            None => {}
+        }
+        if Instant::now() >= deadline {
+            return Readiness::TimedOut(why);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+fn check(
+    service: &Service,
+    spec: &ShimSpec,
+    shim_pid: u32,
+    log: &mut LogScan,
+    port_of: &dyn Fn(&str) -> Option<u16>,
+) -> Result<(), String> {
+    if let Some(pattern) = &service.ready_log
+        && log.matches(pattern)
+    {
+        return Ok(());
+    }
+    if let Some(health) = &service.health {
+        return probe::check(health, port_of, &spec.env, &spec.cwd);
+    }
+    if service.ready_log.is_some() {
+        return Err(format!(
+            "no output line matched `{}` yet",
+            service.ready_log.as_ref().map(|p| p.as_str()).unwrap_or("")
+        ));
+    }
+    match spec.port {
+        Some(port) => {
+            let tree = table::descendants(shim_pid);
+            match listening_on(&tree, port) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(format!("nothing of it listens on port {port} yet")),
+                Err(e) => Err(format!("cannot read the socket table: {e}")),
+            }
+        }
+        None => Ok(()),
+    }
+}
+
+/// Reads the log as it grows, keeping the unfinished last line for the next look.
+struct LogScan {
+    path: std::path::PathBuf,
+    offset: u64,
+    partial: String,
+}
+
+impl LogScan {
+    fn new(spec: &ShimSpec, offset: u64) -> LogScan {
+        LogScan {
+            path: spec.log.clone(),
+            offset,
+            partial: String::new(),
+        }
+    }
+
+    /// Whether a new line's text (after the time and stream tag) matches.
+    fn matches(&mut self, pattern: &crate::stack::pattern::Pattern) -> bool {
+        let Ok(mut file) = std::fs::File::open(&self.path) else {
+            return false;
+        };
+        if file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return false;
+        }
+        let mut fresh = String::new();
+        let Ok(n) = file.read_to_string(&mut fresh) else {
+            return false;
+        };
+        self.offset += n as u64;
+        self.partial.push_str(&fresh);
+        let complete = self.partial.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let lines: String = self.partial.drain(..complete).collect();
+        lines.lines().any(|line| {
+            let text = line.splitn(3, ' ').nth(2).unwrap_or("");
+            !line.split(' ').nth(1).is_some_and(|tag| tag == "berth") && pattern.is_match(text)
+        })
+    }
+}

@@ -1,0 +1,153 @@
+//! Launching a service through its shim and waiting until it is ready, by each readiness
+//! signal, against the real test service.
+
+use crate::support::{free_port, test_service};
+use berth::config::{self, Options};
+use berth::daemon::launch::{shim_spec, spawn_shim};
+use berth::daemon::readiness::{Readiness, wait};
+use berth::process::ProcessId;
+use berth::stack::Stack;
+use berth::state::run_file::Outcome;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+struct Launched {
+    _dir: tempfile::TempDir,
+    stack: Stack,
+    shim: std::process::Child,
+    readiness: Readiness,
+    took: Duration,
+}
+
+/// Loads `services` (YAML, with `TEST_SERVICE` standing for the test service's path), launches
+/// `name` and waits for it.
+fn launch(services: &str, name: &str) -> Launched {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("berth.yaml");
+    let yaml = format!(
+        "services:\n{}",
+        services.replace("TEST_SERVICE", &test_service().display().to_string())
+    );
+    std::fs::write(&file, yaml).unwrap();
+    let stack = config::load(&file, &Options::default()).unwrap();
+    let service = stack.service(name).unwrap().clone();
+    let base: BTreeMap<String, String> =
+        [("PATH".to_string(), std::env::var("PATH").unwrap())].into();
+    let port_of = |n: &str| stack.configured_port(n);
+    let spec = shim_spec(&stack, &service, &base, &port_of);
+    let started = Instant::now();
+    let shim = spawn_shim(std::path::Path::new(env!("CARGO_BIN_EXE_berth")), &spec).unwrap();
+    let readiness = wait(&service, &spec, shim.id(), 0, &port_of);
+    let took = started.elapsed();
+    Launched {
+        _dir: dir,
+        stack,
+        shim,
+        readiness,
+        took,
+    }
+}
+
+impl Drop for Launched {
+    fn drop(&mut self) {
+        let _ = ProcessId::of(self.shim.id()).map(|p| p.signal(rustix::process::Signal::TERM));
+        let _ = self.shim.wait();
+    }
+}
+
+#[test]
+fn a_service_with_a_port_is_ready_once_it_listens() {
+    let port = free_port();
+    let l = launch(
+        &format!("  api:\n    command: TEST_SERVICE --slow-start 300\n    port: {port}\n"),
+        "api",
+    );
+    assert_eq!(l.readiness, Readiness::Ready);
+    assert!(
+        l.took >= Duration::from_millis(300),
+        "ready before it listened: {:?}",
+        l.took
+    );
+    std::net::TcpStream::connect(("127.0.0.1", port)).expect("it really listens");
+    let environ = std::fs::read(format!("/proc/{}/environ", read_main(&l).pid)).unwrap();
+    let environ = String::from_utf8_lossy(&environ);
+    assert!(environ.contains(&format!("PORT={port}\0")));
+    assert!(environ.contains("BERTH_SERVICE=api\0"));
+}
+
+fn read_main(l: &Launched) -> ProcessId {
+    let record: berth::state::run_file::RunFile =
+        serde_json::from_slice(&std::fs::read(l.stack.state_dir.join("run/api.json")).unwrap())
+            .unwrap();
+    record.main.unwrap()
+}
+
+#[test]
+fn an_http_health_check_decides_readiness() {
+    let port = free_port();
+    let l = launch(
+        &format!(
+            "  api:\n    command: TEST_SERVICE --slow-start 100\n    port: {port}\n    health: {{ http: \"http://127.0.0.1:${{port}}/health\" }}\n"
+        ),
+        "api",
+    );
+    assert_eq!(l.readiness, Readiness::Ready);
+}
+
+#[test]
+fn a_ready_log_line_decides_readiness() {
+    let l = launch(
+        "  worker:\n    command: TEST_SERVICE --no-listen --slow-start 50\n    ready_log: \"^test-service \\\\d+ starting$\"\n",
+        "worker",
+    );
+    assert_eq!(l.readiness, Readiness::Ready);
+}
+
+#[test]
+fn a_service_with_no_signal_is_ready_once_started() {
+    let l = launch(
+        "  worker:\n    command: TEST_SERVICE --no-listen\n",
+        "worker",
+    );
+    assert_eq!(l.readiness, Readiness::Ready);
+}
+
+#[test]
+fn a_service_that_exits_before_ready_is_reported_with_its_code() {
+    let port = free_port();
+    let l = launch(
+        &format!(
+            "  api:\n    command: TEST_SERVICE --no-listen --exit-after 10 --code 3\n    port: {port}\n"
+        ),
+        "api",
+    );
+    match &l.readiness {
+        Readiness::Exited(Outcome::Exited { code, .. }) => assert_eq!(*code, Some(3)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_service_that_never_listens_times_out_with_the_reason() {
+    let port = free_port();
+    let l = launch(
+        &format!(
+            "  api:\n    command: TEST_SERVICE --no-listen\n    port: {port}\n    start_timeout: 300ms\n"
+        ),
+        "api",
+    );
+    assert_eq!(
+        l.readiness,
+        Readiness::TimedOut(format!("nothing of it listens on port {port} yet"))
+    );
+    assert!(l.took >= Duration::from_millis(300));
+}
+
+#[test]
+fn a_command_that_cannot_run_fails_to_start() {
+    let l = launch("  ghost:\n    command: [\"/nonexistent/ghost\"]\n", "ghost");
+    match &l.readiness {
+        Readiness::FailedToStart(error) => assert!(error.contains("/nonexistent/ghost"), "{error}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -127,8 +127,10 @@ impl LogScan {
         let complete = self.partial.rfind('\n').map(|i| i + 1).unwrap_or(0);
         let lines: String = self.partial.drain(..complete).collect();
         lines.lines().any(|line| {
-            let text = line.splitn(3, ' ').nth(2).unwrap_or("");
-            !line.split(' ').nth(1).is_some_and(|tag| tag == "berth") && pattern.is_match(text)
+            let mut parts = line.splitn(3, ' ');
+            let (_time, tag, text) = (parts.next(), parts.next(), parts.next().unwrap_or(""));
+            // berth's own notes in the log are not the service's output.
+            tag != Some("berth") && pattern.is_match(text)
         })
     }
 }

@@ -5,3 +5,4 @@ pub mod launch;
 pub mod policy;
 pub mod probe;
 pub mod readiness;
+pub mod supervisor;

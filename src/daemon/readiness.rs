@@ -24,16 +24,20 @@ pub enum Readiness {
     Exited(Outcome),
     /// Not ready by `start_timeout`; the last reason it was not.
     TimedOut(String),
+    /// A stop was requested while waiting.
+    Cancelled,
 }
 
 /// Waits until `service`, launched from `spec` by shim `shim_pid`, is ready. `log_offset` is
 /// the log's size before the launch, so only this run's lines count for `ready_log`.
+/// `cancelled` is asked between checks.
 pub fn wait(
     service: &Service,
     spec: &ShimSpec,
     shim_pid: u32,
     log_offset: u64,
     port_of: &dyn Fn(&str) -> Option<u16>,
+    cancelled: &dyn Fn() -> bool,
 ) -> Readiness {
     let deadline = Instant::now() + service.start_timeout;
     let mut log = LogScan::new(spec, log_offset);
@@ -52,6 +56,9 @@ pub fn wait(
                 }
             }
             None => {}
+        }
+        if cancelled() {
+            return Readiness::Cancelled;
         }
         if Instant::now() >= deadline {
             return Readiness::TimedOut(why);

@@ -7,4 +7,5 @@ mod config_valid;
 mod readiness;
 mod schema;
 mod shim;
+mod supervisor;
 mod support;

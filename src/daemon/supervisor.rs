@@ -1,0 +1,463 @@
+//! One service's life: start it through a shim, wait until it is ready, watch it (its shim's
+//! exit, its health every `interval`), and on an ending ask the restart policy whether to
+//! back off and start again, call it done, or give up (`failed`). Runs on a thread of its
+//! own that sleeps in `poll` on the shim's pidfd and a wake-up socket, so a quiet service
+//! costs nothing; a stop request wakes it at once.
+
+use super::launch::{shim_spec, spawn_shim};
+use super::policy::{self, Decision, Ending, History};
+use super::probe;
+use super::readiness::{self, Readiness};
+use crate::logs::time::now_ms;
+use crate::process::ProcessId;
+use crate::stack::Stack;
+use crate::state::run_file::{Outcome, RunFile};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::process::{Pid, PidfdFlags, pidfd_open};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::Child;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The states of SPEC.md's `status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceState {
+    Stopped,
+    Waiting,
+    Starting,
+    Running,
+    Stopping,
+    Exited,
+    Backoff,
+    Failed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    Healthy,
+    Unhealthy,
+    Unknown,
+}
+
+/// What the supervisor knows of its service right now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub state: ServiceState,
+    pub health: HealthState,
+    pub shim: Option<ProcessId>,
+    pub main: Option<ProcessId>,
+    pub port: Option<u16>,
+    pub restarts: u32,
+    pub exit_code: Option<i32>,
+    /// Why it failed, or the last problem seen.
+    pub reason: Option<String>,
+    pub started_at_ms: Option<u64>,
+}
+
+/// What a supervisor needs to start its service.
+#[derive(Clone)]
+pub struct Launch {
+    pub stack: Arc<Stack>,
+    pub service: String,
+    /// The caller's environment, under the service's own.
+    pub base_env: Arc<BTreeMap<String, String>>,
+    /// Every service's port as assigned.
+    pub ports: Arc<BTreeMap<String, u16>>,
+    /// The berth binary, run as `berth shim`.
+    pub berth: PathBuf,
+}
+
+pub struct Supervisor {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    status: Mutex<ServiceStatus>,
+    changed: Condvar,
+    stop: AtomicBool,
+    wake: UnixStream,
+}
+
+impl Shared {
+    fn update(&self, change: impl FnOnce(&mut ServiceStatus)) {
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        change(&mut status);
+        self.changed.notify_all();
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+impl Supervisor {
+    pub fn start(launch: Launch) -> io::Result<Supervisor> {
+        let (wake_read, wake) = UnixStream::pair()?;
+        wake_read.set_nonblocking(true)?;
+        let shared = Arc::new(Shared {
+            status: Mutex::new(ServiceStatus {
+                state: ServiceState::Starting,
+                health: HealthState::Unknown,
+                shim: None,
+                main: None,
+                port: launch.ports.get(&launch.service).copied(),
+                restarts: 0,
+                exit_code: None,
+                reason: None,
+                started_at_ms: None,
+            }),
+            changed: Condvar::new(),
+            stop: AtomicBool::new(false),
+            wake,
+        });
+        let thread_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name(format!("supervise {}", launch.service))
+            .spawn(move || supervise(&launch, &thread_shared, &wake_read))?;
+        Ok(Supervisor {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn status(&self) -> ServiceStatus {
+        self.shared
+            .status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Waits until `done` holds for the status, or `timeout` passes; returns the status then.
+    pub fn wait_for(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&ServiceStatus) -> bool,
+    ) -> ServiceStatus {
+        let deadline = Instant::now() + timeout;
+        let mut status = self.shared.status.lock().unwrap_or_else(|e| e.into_inner());
+        while !done(&status) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            status = self
+                .shared
+                .changed
+                .wait_timeout(status, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        status.clone()
+    }
+
+    /// Stops the service (its shim applies the stop signal or command, then SIGKILL after the
+    /// stop timeout) and waits until nothing of it runs.
+    pub fn stop(mut self) -> ServiceStatus {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        let _ = (&self.shared.wake).write_all(b"s");
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        self.status()
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.shared.stop.store(true, Ordering::SeqCst);
+            let _ = (&self.shared.wake).write_all(b"s");
+        }
+    }
+}
+
+/// How one run of the service ended.
+enum RunEnd {
+    /// Stopped on request: the supervisor is done.
+    Stopped,
+    /// Ended by itself (or unhealthy): the policy decides.
+    Ended { ending: Ending, code: Option<i32> },
+    /// Cannot go on: the supervisor is done, the service `failed`.
+    Failed(String),
+}
+
+fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
+    let stack = &launch.stack;
+    let Some(service) = stack.service(&launch.service) else {
+        shared.update(|s| {
+            s.state = ServiceState::Failed;
+            s.reason = Some(format!("no service `{}`", launch.service));
+        });
+        return;
+    };
+    let port_of = |name: &str| launch.ports.get(name).copied();
+    let mut history = History::default();
+    loop {
+        if shared.stopping() {
+            shared.update(|s| s.state = ServiceState::Stopped);
+            return;
+        }
+        shared.update(|s| {
+            s.state = ServiceState::Starting;
+            s.health = HealthState::Unknown;
+        });
+        let spec = shim_spec(stack, service, &launch.base_env, &port_of);
+        let log_offset = std::fs::metadata(&spec.log).map(|m| m.len()).unwrap_or(0);
+        let started = Instant::now();
+        let mut shim = match spawn_shim(&launch.berth, &spec) {
+            Ok(shim) => shim,
+            Err(e) => {
+                return shared.update(|s| {
+                    s.state = ServiceState::Failed;
+                    s.reason = Some(format!("cannot start its keeper process: {e}"));
+                });
+            }
+        };
+        let shim_id = ProcessId::of(shim.id()).ok();
+        shared.update(|s| {
+            s.shim = shim_id;
+            s.main = None;
+            s.started_at_ms = Some(now_ms());
+        });
+        let ready = readiness::wait(service, &spec, shim.id(), log_offset, &port_of, &|| {
+            shared.stopping()
+        });
+        let main = read_run_file(&spec.run_file).and_then(|r| r.main);
+        shared.update(|s| s.main = main);
+        let end = match ready {
+            Readiness::Ready => {
+                shared.update(|s| {
+                    s.state = ServiceState::Running;
+                    s.health = HealthState::Healthy;
+                    s.reason = None;
+                });
+                watch(service, &spec, &mut shim, shared, wake, &port_of)
+            }
+            Readiness::Cancelled => {
+                stop_shim(&mut shim, shared);
+                RunEnd::Stopped
+            }
+            Readiness::FailedToStart(error) => {
+                let _ = shim.wait();
+                RunEnd::Failed(error)
+            }
+            Readiness::Exited(outcome) => {
+                let _ = shim.wait();
+                ended(&outcome)
+            }
+            Readiness::TimedOut(why) => {
+                stop_shim(&mut shim, shared);
+                RunEnd::Failed(format!(
+                    "not ready within {}: {why}",
+                    crate::config::units::format_duration(service.start_timeout)
+                ))
+            }
+        };
+        let (ending, code) = match end {
+            RunEnd::Stopped => {
+                let outcome = read_run_file(&spec.run_file).map(|r| r.outcome);
+                return shared.update(|s| {
+                    s.state = ServiceState::Stopped;
+                    s.health = HealthState::Unknown;
+                    s.exit_code = outcome.and_then(|o| match o {
+                        Outcome::Exited { code, .. } => code,
+                        _ => None,
+                    });
+                });
+            }
+            RunEnd::Failed(reason) => {
+                return shared.update(|s| {
+                    s.state = ServiceState::Failed;
+                    s.health = HealthState::Unhealthy;
+                    s.reason = Some(reason);
+                });
+            }
+            RunEnd::Ended { ending, code } => (ending, code),
+        };
+        let jitter = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish() as f64
+            / u64::MAX as f64;
+        let decision = policy::decide(
+            &service.restart,
+            &service.success_codes,
+            &mut history,
+            ending,
+            started.elapsed(),
+            now_ms(),
+            jitter,
+        );
+        shared.update(|s| s.exit_code = code);
+        match decision {
+            Decision::Restart { after } => {
+                shared.update(|s| {
+                    s.state = ServiceState::Backoff;
+                    s.health = HealthState::Unhealthy;
+                    s.restarts += 1;
+                });
+                if sleep_unless_stopped(after, shared, wake) {
+                    return shared.update(|s| s.state = ServiceState::Stopped);
+                }
+            }
+            Decision::Completed => {
+                return shared.update(|s| {
+                    s.state = ServiceState::Exited;
+                    s.health = HealthState::Unknown;
+                });
+            }
+            Decision::Failed { reason } => {
+                return shared.update(|s| {
+                    s.state = ServiceState::Failed;
+                    s.health = HealthState::Unhealthy;
+                    s.reason = Some(reason);
+                });
+            }
+        }
+    }
+}
+
+/// Watches a ready service until its shim exits, it turns unhealthy, or a stop is requested.
+fn watch(
+    service: &crate::stack::Service,
+    spec: &crate::shim::ShimSpec,
+    shim: &mut Child,
+    shared: &Shared,
+    wake: &UnixStream,
+    port_of: &dyn Fn(&str) -> Option<u16>,
+) -> RunEnd {
+    let Some(pidfd) =
+        Pid::from_raw(shim.id() as i32).and_then(|pid| pidfd_open(pid, PidfdFlags::empty()).ok())
+    else {
+        let _ = shim.wait();
+        return ended_from_file(spec);
+    };
+    let mut failures = 0u32;
+    let mut next_check = service.health.as_ref().map(|h| Instant::now() + h.interval);
+    loop {
+        let timeout = next_check.map(|at| {
+            let left = at.saturating_duration_since(Instant::now());
+            Timespec {
+                tv_sec: left.as_secs() as i64,
+                tv_nsec: left.subsec_nanos() as i64,
+            }
+        });
+        let mut fds = [
+            PollFd::new(&pidfd, PollFlags::IN),
+            PollFd::new(wake, PollFlags::IN),
+        ];
+        match poll(&mut fds, timeout.as_ref()) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => std::thread::sleep(readiness::POLL),
+            Ok(_) => {}
+        }
+        let shim_exited = !fds[0].revents().is_empty();
+        drain(wake);
+        if shared.stopping() {
+            stop_shim(shim, shared);
+            return RunEnd::Stopped;
+        }
+        if shim_exited {
+            let _ = shim.wait();
+            return ended_from_file(spec);
+        }
+        if let (Some(health), Some(at)) = (&service.health, next_check)
+            && Instant::now() >= at
+        {
+            match probe::check(health, port_of, &spec.env, &spec.cwd) {
+                Ok(()) => {
+                    failures = 0;
+                    shared.update(|s| {
+                        s.health = HealthState::Healthy;
+                        s.reason = None;
+                    });
+                }
+                Err(why) => {
+                    failures += 1;
+                    shared.update(|s| s.reason = Some(why.clone()));
+                    if failures >= health.retries {
+                        shared.update(|s| s.health = HealthState::Unhealthy);
+                        stop_shim(shim, shared);
+                        return RunEnd::Ended {
+                            ending: Ending::Unhealthy,
+                            code: None,
+                        };
+                    }
+                }
+            }
+            next_check = Some(Instant::now() + health.interval);
+        }
+    }
+}
+
+fn ended_from_file(spec: &crate::shim::ShimSpec) -> RunEnd {
+    match read_run_file(&spec.run_file) {
+        Some(record) => ended(&record.outcome),
+        None => RunEnd::Failed("its keeper process ended without a record".to_string()),
+    }
+}
+
+fn ended(outcome: &Outcome) -> RunEnd {
+    match outcome {
+        Outcome::Exited {
+            code: Some(code), ..
+        } => RunEnd::Ended {
+            ending: Ending::Code(*code),
+            code: Some(*code),
+        },
+        Outcome::Exited { signal, .. } => RunEnd::Ended {
+            ending: Ending::Signal(signal.unwrap_or(0)),
+            code: None,
+        },
+        Outcome::FailedToStart { error } => RunEnd::Failed(error.clone()),
+        Outcome::Running | Outcome::Stopping => {
+            RunEnd::Failed("its keeper process ended while it ran".to_string())
+        }
+    }
+}
+
+/// Asks the shim to stop the service and waits until it has (the shim enforces the timeout).
+fn stop_shim(shim: &mut Child, shared: &Shared) {
+    shared.update(|s| s.state = ServiceState::Stopping);
+    if let Ok(id) = ProcessId::of(shim.id()) {
+        let _ = id.signal(rustix::process::Signal::TERM);
+    }
+    let _ = shim.wait();
+}
+
+/// Sleeps for `duration` unless a stop is requested first; returns whether it was.
+fn sleep_unless_stopped(duration: Duration, shared: &Shared, wake: &UnixStream) -> bool {
+    let deadline = Instant::now() + duration;
+    while !shared.stopping() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let timeout = Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
+        let _ = poll(&mut [PollFd::new(wake, PollFlags::IN)], Some(&timeout));
+        drain(wake);
+    }
+    true
+}
+
+fn drain(wake: &UnixStream) {
+    let mut buf = [0u8; 16];
+    while matches!((&*wake).read(&mut buf), Ok(n) if n > 0) {}
+}
+
+fn read_run_file(path: &std::path::Path) -> Option<RunFile> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}

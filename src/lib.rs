@@ -11,4 +11,5 @@ pub mod shim;
 pub mod stack;
 pub mod state;
 pub mod style;
+pub mod timeout;
 pub mod yaml_writer;

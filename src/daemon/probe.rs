@@ -4,7 +4,8 @@
 
 use crate::stack::health::{Health, Probe};
 use crate::stack::ranges::RangeList;
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use crate::timeout::timespec;
+use rustix::event::{PollFd, PollFlags, poll};
 use rustix::process::{Pid, PidfdFlags, Signal, kill_process_group, pidfd_open};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -119,10 +120,7 @@ pub fn exec(argv: &[String], env: &[(String, String)], cwd: &Path, timeout: Dura
     let pid = Pid::from_raw(child.id() as i32).ok_or("no pid")?;
     let pidfd = pidfd_open(pid, PidfdFlags::empty()).map_err(|e| e.to_string())?;
     // A pidfd becomes readable when the process exits.
-    let wait = Timespec {
-        tv_sec: timeout.as_secs() as i64,
-        tv_nsec: timeout.subsec_nanos() as i64,
-    };
+    let wait = timespec(timeout);
     let exited = loop {
         match poll(&mut [PollFd::new(&pidfd, PollFlags::IN)], Some(&wait)) {
             Ok(n) => break n > 0,

@@ -12,7 +12,8 @@ use crate::logs::time::now_ms;
 use crate::process::ProcessId;
 use crate::stack::Stack;
 use crate::state::run_file::{Outcome, RunFile};
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use crate::timeout::timespec;
+use rustix::event::{PollFd, PollFlags, poll};
 use rustix::process::{Pid, PidfdFlags, pidfd_open};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -345,13 +346,7 @@ fn watch(
     let mut failures = 0u32;
     let mut next_check = service.health.as_ref().map(|h| Instant::now() + h.interval);
     loop {
-        let timeout = next_check.map(|at| {
-            let left = at.saturating_duration_since(Instant::now());
-            Timespec {
-                tv_sec: left.as_secs() as i64,
-                tv_nsec: left.subsec_nanos() as i64,
-            }
-        });
+        let timeout = next_check.map(|at| timespec(at.saturating_duration_since(Instant::now())));
         let mut fds = [
             PollFd::new(&pidfd, PollFlags::IN),
             PollFd::new(wake, PollFlags::IN),
@@ -443,11 +438,10 @@ fn sleep_unless_stopped(duration: Duration, shared: &Shared, wake: &UnixStream) 
         if left.is_zero() {
             return false;
         }
-        let timeout = Timespec {
-            tv_sec: left.as_secs() as i64,
-            tv_nsec: left.subsec_nanos() as i64,
-        };
-        let _ = poll(&mut [PollFd::new(wake, PollFlags::IN)], Some(&timeout));
+        let _ = poll(
+            &mut [PollFd::new(wake, PollFlags::IN)],
+            Some(&timespec(left)),
+        );
         drain(wake);
     }
     true

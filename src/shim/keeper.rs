@@ -7,6 +7,7 @@ use crate::logs::writer::{LineBuffer, LogWriter, Stream};
 use crate::process::{ProcessId, table};
 use crate::state::run_file::{Outcome, RunFile};
 use crate::state::write_atomic;
+use crate::timeout::timespec;
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::process::{Pid, Signal, WaitOptions, WaitStatus};
 use std::io::{self, Read};
@@ -220,10 +221,7 @@ impl Keeper<'_> {
                 Some(_) => RECHECK,
                 None => Duration::from_secs(1),
             };
-            let timeout = rustix::event::Timespec {
-                tv_sec: timeout.as_secs() as i64,
-                tv_nsec: timeout.subsec_nanos() as i64,
-            };
+            let timeout = timespec(timeout);
             let mut fds: Vec<PollFd> = vec![PollFd::new(&signals.wake, PollFlags::IN)];
             fds.extend(
                 outputs
@@ -266,14 +264,7 @@ impl Keeper<'_> {
         let stream = output.stream;
         // Non-blocking by way of poll: read once per wake-up; a full buffer comes back next round.
         let mut readable = [PollFd::new(fd, PollFlags::IN)];
-        if poll(
-            &mut readable,
-            Some(&rustix::event::Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            }),
-        )? == 0
-        {
+        if poll(&mut readable, Some(&timespec(Duration::ZERO)))? == 0 {
             return Ok(false);
         }
         match rustix::io::read(fd.as_fd(), &mut buf) {

@@ -1,7 +1,7 @@
 //! Valid configs: every example and fixture passes, `berth config` output is itself a valid
 //! config that resolves to the same thing, and the model holds what SPEC.md promises.
 
-use crate::support::{Project, fixture, repo};
+use crate::support::{Project, fixture, repo, valid_configs};
 use berth::config::resolved::resolved;
 use berth::config::{self, Options};
 use berth::stack::health::Probe;
@@ -29,22 +29,6 @@ fn load(path: &Path, env: &[(&str, &str)], profile: Option<&str>) -> Stack {
         }
         e => panic!("{e}"),
     })
-}
-
-fn valid_configs() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(fixture("valid", ""))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    for entry in std::fs::read_dir(repo("examples")).unwrap() {
-        let dir = entry.unwrap().path();
-        if dir.is_dir() {
-            files.push(dir.join("berth.yaml"));
-        }
-    }
-    files.sort();
-    files
 }
 
 fn env_of(stack: &Stack, service: &str) -> BTreeMap<String, String> {

@@ -1,7 +1,7 @@
 //! The JSON Schema that editors use accepts every valid config and flags typical mistakes,
 //! checked with a real JSON Schema validator.
 
-use crate::support::{fixture, repo};
+use crate::support::{fixture, valid_configs};
 use berth::config::schema::schema;
 use berth::config::yaml::{self, Kind, Node};
 use serde_json::{Map, Value, json};
@@ -47,18 +47,7 @@ fn errors(path: &Path) -> Vec<String> {
 
 #[test]
 fn every_valid_config_satisfies_the_schema() {
-    let mut files: Vec<_> = std::fs::read_dir(fixture("valid", ""))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    for entry in std::fs::read_dir(repo("examples")).unwrap() {
-        let dir = entry.unwrap().path();
-        if dir.is_dir() {
-            files.push(dir.join("berth.yaml"));
-        }
-    }
-    for file in files {
+    for file in valid_configs() {
         let errors = errors(&file);
         assert!(errors.is_empty(), "{}: {errors:#?}", file.display());
     }

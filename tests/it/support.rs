@@ -189,3 +189,20 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Every config that must be valid: `tests/fixtures/valid/*.yaml` and `examples/*/berth.yaml`.
+pub fn valid_configs() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixture("valid", ""))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    for entry in std::fs::read_dir(repo("examples")).unwrap() {
+        let dir = entry.unwrap().path();
+        if dir.is_dir() {
+            files.push(dir.join("berth.yaml"));
+        }
+    }
+    files.sort();
+    files
+}

@@ -4,8 +4,12 @@
 pub mod args;
 pub mod check;
 pub mod config;
+pub mod daemon;
+pub mod down;
 pub mod schema;
 pub mod shim;
+pub mod status;
+pub mod up;
 
 use crate::config::diagnostic::Diagnostic;
 use crate::config::{LoadError, Options, discover};
@@ -57,6 +61,14 @@ pub fn main() -> i32 {
         Command::Config => config::run(&cli.global),
         Command::Schema => schema::run(),
         Command::Shim => shim::run(),
+        Command::Up {
+            services,
+            no_wait,
+            timeout,
+        } => up::run(&cli.global, services, *no_wait, *timeout),
+        Command::Down { services } => down::run(&cli.global, services),
+        Command::Status { services } => status::run(&cli.global, services),
+        Command::Daemon { action } => daemon::run(&cli.global, action.is_some()),
     };
     match outcome {
         Ok(exit) => exit as i32,
@@ -100,6 +112,14 @@ pub fn report(error: LoadError) -> Failure {
                 if n == 1 { "" } else { "s" }
             ))
         }
+    }
+}
+
+/// A daemon that could not be reached or refused a request.
+pub fn daemon_failure(error: crate::api::client::ClientError) -> Failure {
+    Failure {
+        exit: Exit::Failed,
+        message: error.to_string(),
     }
 }
 

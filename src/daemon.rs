@@ -2,7 +2,10 @@
 //! and probes that carry the decisions out build on it.
 
 pub mod launch;
+pub mod orchestrator;
+pub mod paths;
 pub mod policy;
 pub mod probe;
 pub mod readiness;
+pub mod server;
 pub mod supervisor;

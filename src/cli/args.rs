@@ -9,6 +9,9 @@ Examples:
   berth check --json             the same, as JSON for scripts and editors
   berth config --profile prod    print the config as the `prod` profile resolves it
   berth schema > berth.schema.json
+  berth up                       start the stack and wait until it is ready
+  berth status --json            what runs, for scripts
+  berth down                     stop everything
 ";
 
 #[derive(Debug, Parser)]
@@ -55,6 +58,16 @@ pub struct Global {
     pub verbose: u8,
 }
 
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::config::units::parse_duration(text)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DaemonAction {
+    /// Stop the daemon and leave every service running
+    Stop,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate the config: every problem at once, as FILE:LINE:COL: message
@@ -86,6 +99,62 @@ Save it and point yaml-language-server at it, e.g. with a first line in berth.ya
 Example:
   berth schema > berth.schema.json")]
     Schema,
+
+    /// Start the services (default: every autostart one) and wait until they are ready
+    #[command(after_help = "\
+Starts the daemon if needed, then the services and what they depend on, each as soon as its
+dependencies are ready. Exit status: 0 all ready, 1 one failed (its reason and last log lines
+are shown), 2 bad config or unknown service.
+
+Examples:
+  berth up
+  berth up api --timeout 30s
+  berth up --no-wait")]
+    Up {
+        /// Services to start (with their dependencies)
+        services: Vec<String>,
+        /// Return once the starts are scheduled
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up waiting after this long (e.g. 30s)
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
+    },
+
+    /// Stop services and what depends on them (default: all, then the daemon)
+    #[command(after_help = "\
+Dependents stop first. Each service gets its stop signal (or stop_command), then SIGKILL after
+its stop_timeout; nothing it started stays alive.
+
+Examples:
+  berth down
+  berth down db")]
+    Down {
+        /// Services to stop (with their dependents)
+        services: Vec<String>,
+    },
+
+    /// Show each service: state, health, pid, port, uptime, restarts, CPU, memory
+    #[command(
+        visible_alias = "ps",
+        after_help = "\
+Works with the daemon down too (from the run files, checked against the process table).
+Exit status: 0 when every service asked about is running and healthy, 3 otherwise.
+
+Examples:
+  berth status
+  berth status api --json"
+    )]
+    Status {
+        /// Services to show (default: all)
+        services: Vec<String>,
+    },
+
+    /// Run the supervisor in the foreground (`berth daemon stop` stops it, services keep running)
+    Daemon {
+        #[command(subcommand)]
+        action: Option<DaemonAction>,
+    },
 
     /// Keep one service (started by the daemon; the spec comes as JSON on stdin)
     #[command(hide = true)]

@@ -75,11 +75,14 @@ pub struct Launch {
     pub ports: Arc<BTreeMap<String, u16>>,
     /// The berth binary, run as `berth shim`.
     pub berth: PathBuf,
+    /// An instance found running (a new daemon re-adopting it): watched, not started again.
+    pub adopt: Option<RunFile>,
 }
 
+/// Dropping a supervisor leaves its service running: services outlive the supervisor.
 pub struct Supervisor {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 struct Shared {
@@ -127,7 +130,7 @@ impl Supervisor {
             .spawn(move || supervise(&launch, &thread_shared, &wake_read))?;
         Ok(Supervisor {
             shared,
-            thread: Some(thread),
+            thread: Mutex::new(Some(thread)),
         })
     }
 
@@ -164,22 +167,68 @@ impl Supervisor {
 
     /// Stops the service (its shim applies the stop signal or command, then SIGKILL after the
     /// stop timeout) and waits until nothing of it runs.
-    pub fn stop(mut self) -> ServiceStatus {
+    pub fn stop(&self) -> ServiceStatus {
         self.shared.stop.store(true, Ordering::SeqCst);
         let _ = (&self.shared.wake).write_all(b"s");
-        if let Some(thread) = self.thread.take() {
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = thread {
             let _ = thread.join();
         }
         self.status()
     }
 }
 
-impl Drop for Supervisor {
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            self.shared.stop.store(true, Ordering::SeqCst);
-            let _ = (&self.shared.wake).write_all(b"s");
+/// The shim of the current run: one this supervisor started, or one found running.
+enum Keeper {
+    Spawned(Child),
+    /// Not our child: its exit is seen through a pidfd, its outcome read from the run file.
+    Adopted(ProcessId),
+}
+
+impl Keeper {
+    fn pid(&self) -> u32 {
+        match self {
+            Keeper::Spawned(child) => child.id(),
+            Keeper::Adopted(id) => id.pid,
         }
+    }
+
+    /// Waits until the shim has exited.
+    fn wait(&mut self) {
+        match self {
+            Keeper::Spawned(child) => {
+                let _ = child.wait();
+            }
+            Keeper::Adopted(id) => wait_gone(*id),
+        }
+    }
+}
+
+/// Blocks until process `id` has ended.
+pub fn wait_gone(id: ProcessId) {
+    let fd = Pid::from_raw(id.pid as i32).and_then(|pid| pidfd_open(pid, PidfdFlags::empty()).ok());
+    match fd {
+        Some(fd) if id.is_alive() => {
+            while let Err(rustix::io::Errno::INTR) =
+                poll(&mut [PollFd::new(&fd, PollFlags::IN)], None)
+            {}
+        }
+        _ => {
+            while id.is_alive() {
+                std::thread::sleep(readiness::POLL);
+            }
+        }
+    }
+}
+
+/// A shim still alive from an earlier run (its service ending) must be gone before a new one
+/// writes the same run file.
+fn retire_previous(run_file: &std::path::Path) {
+    if let Some(previous) = read_run_file(run_file)
+        && previous.shim.is_alive()
+    {
+        let _ = previous.shim.signal(rustix::process::Signal::TERM);
+        wait_gone(previous.shim);
     }
 }
 
@@ -204,6 +253,7 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
     };
     let port_of = |name: &str| launch.ports.get(name).copied();
     let mut history = History::default();
+    let mut adopt = launch.adopt.clone();
     loop {
         if shared.stopping() {
             shared.update(|s| s.state = ServiceState::Stopped);
@@ -215,23 +265,30 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
         });
         let spec = shim_spec(stack, service, &launch.base_env, &port_of);
         let log_offset = std::fs::metadata(&spec.log).map(|m| m.len()).unwrap_or(0);
-        let started = Instant::now();
-        let mut shim = match spawn_shim(&launch.berth, &spec) {
-            Ok(shim) => shim,
-            Err(e) => {
-                return shared.update(|s| {
-                    s.state = ServiceState::Failed;
-                    s.reason = Some(format!("cannot start its keeper process: {e}"));
-                });
+        let (mut shim, started_ms) = match adopt.take() {
+            Some(record) if record.shim.is_alive() => {
+                (Keeper::Adopted(record.shim), record.started_at_ms)
+            }
+            _ => {
+                retire_previous(&spec.run_file);
+                match spawn_shim(&launch.berth, &spec) {
+                    Ok(child) => (Keeper::Spawned(child), now_ms()),
+                    Err(e) => {
+                        return shared.update(|s| {
+                            s.state = ServiceState::Failed;
+                            s.reason = Some(format!("cannot start its keeper process: {e}"));
+                        });
+                    }
+                }
             }
         };
-        let shim_id = ProcessId::of(shim.id()).ok();
+        let shim_id = ProcessId::of(shim.pid()).ok();
         shared.update(|s| {
             s.shim = shim_id;
             s.main = None;
-            s.started_at_ms = Some(now_ms());
+            s.started_at_ms = Some(started_ms);
         });
-        let ready = readiness::wait(service, &spec, shim.id(), log_offset, &port_of, &|| {
+        let ready = readiness::wait(service, &spec, shim.pid(), log_offset, &port_of, &|| {
             shared.stopping()
         });
         let main = read_run_file(&spec.run_file).and_then(|r| r.main);
@@ -250,11 +307,11 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
                 RunEnd::Stopped
             }
             Readiness::FailedToStart(error) => {
-                let _ = shim.wait();
+                shim.wait();
                 RunEnd::Failed(error)
             }
             Readiness::Exited(outcome) => {
-                let _ = shim.wait();
+                shim.wait();
                 ended(&outcome)
             }
             Readiness::TimedOut(why) => {
@@ -295,7 +352,7 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
             &service.success_codes,
             &mut history,
             ending,
-            started.elapsed(),
+            Duration::from_millis(now_ms().saturating_sub(started_ms)),
             now_ms(),
             jitter,
         );
@@ -332,15 +389,15 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
 fn watch(
     service: &crate::stack::Service,
     spec: &crate::shim::ShimSpec,
-    shim: &mut Child,
+    shim: &mut Keeper,
     shared: &Shared,
     wake: &UnixStream,
     port_of: &dyn Fn(&str) -> Option<u16>,
 ) -> RunEnd {
     let Some(pidfd) =
-        Pid::from_raw(shim.id() as i32).and_then(|pid| pidfd_open(pid, PidfdFlags::empty()).ok())
+        Pid::from_raw(shim.pid() as i32).and_then(|pid| pidfd_open(pid, PidfdFlags::empty()).ok())
     else {
-        let _ = shim.wait();
+        shim.wait();
         return ended_from_file(spec);
     };
     let mut failures = 0u32;
@@ -363,7 +420,7 @@ fn watch(
             return RunEnd::Stopped;
         }
         if shim_exited {
-            let _ = shim.wait();
+            shim.wait();
             return ended_from_file(spec);
         }
         if let (Some(health), Some(at)) = (&service.health, next_check)
@@ -422,12 +479,12 @@ fn ended(outcome: &Outcome) -> RunEnd {
 }
 
 /// Asks the shim to stop the service and waits until it has (the shim enforces the timeout).
-fn stop_shim(shim: &mut Child, shared: &Shared) {
+fn stop_shim(shim: &mut Keeper, shared: &Shared) {
     shared.update(|s| s.state = ServiceState::Stopping);
-    if let Ok(id) = ProcessId::of(shim.id()) {
+    if let Ok(id) = ProcessId::of(shim.pid()) {
         let _ = id.signal(rustix::process::Signal::TERM);
     }
-    let _ = shim.wait();
+    shim.wait();
 }
 
 /// Sleeps for `duration` unless a stop is requested first; returns whether it was.

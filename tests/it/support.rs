@@ -81,6 +81,13 @@ impl Run {
         self
     }
 
+    /// Runs it whatever its exit code.
+    pub fn output_any(mut self) -> Ran {
+        Ran {
+            output: self.cmd.output().unwrap(),
+        }
+    }
+
     /// Runs it and checks the exit code; returns the output for further checks.
     #[track_caller]
     pub fn code(mut self, code: i32) -> Ran {

@@ -1,0 +1,102 @@
+//! Requests and responses of the control API, as the daemon and the CLI both see them.
+
+use crate::daemon::supervisor::{HealthState, ServiceState};
+use crate::stack::Stack;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `POST /v1/up`: make these services (and what they depend on) run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpRequest {
+    pub stack: Stack,
+    /// Empty: every `autostart` service.
+    pub services: Vec<String>,
+    /// The caller's environment, under each service's own.
+    pub env: BTreeMap<String, String>,
+}
+
+/// `POST /v1/down`: stop these services and what depends on them (empty: all).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DownRequest {
+    pub services: Vec<String>,
+}
+
+/// What `up` is bringing up, in start order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpResponse {
+    pub services: Vec<String>,
+}
+
+/// `GET /v1/status`, the shape of SPEC.md's `berth status --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusResponse {
+    pub project: String,
+    pub health: StackHealth,
+    pub daemon: DaemonInfo,
+    pub services: Vec<ServiceView>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StackHealth {
+    Healthy,
+    Degraded,
+    Unhealthy,
+    Stopped,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    pub running: bool,
+    pub pid: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceView {
+    pub name: String,
+    pub state: ServiceState,
+    pub health: HealthState,
+    pub pid: Option<u32>,
+    pub port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub configured_port: Option<u16>,
+    pub uptime_s: Option<f64>,
+    pub restarts: u32,
+    pub cpu_percent: Option<f64>,
+    pub rss_bytes: Option<u64>,
+    pub exit_code: Option<i32>,
+    /// Why it failed, or what it is waiting for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip)]
+    pub critical: bool,
+}
+
+/// The body of every error answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+impl StackHealth {
+    /// The stack's health from its services': `stopped` when nothing runs, `unhealthy` when a
+    /// critical service is not healthy, `degraded` when only non-critical ones are not.
+    pub fn of(services: &[ServiceView]) -> StackHealth {
+        let active =
+            |s: &&ServiceView| !matches!(s.state, ServiceState::Stopped | ServiceState::Exited);
+        if !services.iter().any(|s| active(&s)) {
+            return StackHealth::Stopped;
+        }
+        let sick = |s: &&ServiceView| {
+            active(s) && (s.health != HealthState::Healthy || s.state != ServiceState::Running)
+                || s.state == ServiceState::Failed
+        };
+        if services.iter().filter(sick).any(|s| s.critical) {
+            StackHealth::Unhealthy
+        } else if services.iter().any(|s| sick(&s)) {
+            StackHealth::Degraded
+        } else {
+            StackHealth::Healthy
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! `berth down`: stop services and what depends on them (default: all, then the daemon).
+//! Nothing of theirs stays alive: each shim stops its service's whole process tree.
+
+use super::args::Global;
+use super::up::load_with_services;
+use super::{Exit, Failure};
+use crate::api::client::{ClientError, call};
+use crate::api::types::{DownRequest, UpResponse};
+use crate::daemon::launch::run_file_path;
+use crate::daemon::paths::Paths;
+use crate::daemon::supervisor::wait_gone;
+use crate::stack::Stack;
+use crate::stack::graph::Graph;
+use crate::state::run_file::RunFile;
+use rustix::process::Signal;
+use std::time::Duration;
+
+/// Long enough for any stop timeout; the shims enforce the real ones.
+const DOWN_TIMEOUT: Duration = Duration::from_secs(3600);
+
+pub fn run(global: &Global, services: &[String]) -> Result<Exit, Failure> {
+    let stack = load_with_services(global, services)?;
+    let paths = Paths::new(&stack.state_dir);
+    let request = DownRequest {
+        services: services.to_vec(),
+    };
+    let stopped: UpResponse = match call(
+        &paths.socket,
+        "POST",
+        "/v1/down",
+        Some(&request),
+        DOWN_TIMEOUT,
+    ) {
+        Ok(stopped) => stopped,
+        Err(ClientError::NotRunning) => UpResponse {
+            services: stop_without_daemon(&stack, services),
+        },
+        Err(e) => return Err(super::daemon_failure(e)),
+    };
+    if !global.quiet {
+        if stopped.services.is_empty() {
+            eprintln!("nothing was running");
+        } else {
+            eprintln!("stopped {}", stopped.services.join(", "));
+        }
+    }
+    if services.is_empty() {
+        let _ = call::<(), serde_json::Value>(
+            &paths.socket,
+            "POST",
+            "/v1/daemon/stop",
+            None,
+            Duration::from_secs(10),
+        );
+    }
+    Ok(Exit::Done)
+}
+
+/// With no daemon (killed, or stopped with `daemon stop`), the services' shims still run:
+/// each is asked to stop its service, dependents first, and waited for.
+fn stop_without_daemon(stack: &Stack, names: &[String]) -> Vec<String> {
+    let graph = Graph::new(&stack.services);
+    let targets: Vec<&str> = if names.is_empty() {
+        graph.levels().into_iter().flatten().collect()
+    } else {
+        let roots: Vec<&str> = names.iter().map(String::as_str).collect();
+        graph.with_dependents(&roots)
+    };
+    let mut stopped = Vec::new();
+    for name in targets.into_iter().rev() {
+        let record: Option<RunFile> = std::fs::read(run_file_path(stack, name))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if let Some(record) = record
+            && record.shim.signal(Signal::TERM).unwrap_or(false)
+        {
+            wait_gone(record.shim);
+            stopped.push(name.to_string());
+        }
+    }
+    stopped
+}

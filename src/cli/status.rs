@@ -1,0 +1,191 @@
+//! `berth status` (`ps`): one row per service, then the stack's health. Asks the daemon; with
+//! no daemon, reads the run files and checks them against the live process table. Exit 3
+//! unless every service asked about (default: every autostart one) is running and healthy
+//! (or a one-shot that completed).
+
+use super::args::Global;
+use super::up::load_with_services;
+use super::{Exit, Failure};
+use crate::api::client::{ClientError, call};
+use crate::api::types::{DaemonInfo, ServiceView, StackHealth, StatusResponse};
+use crate::daemon::launch::run_file_path;
+use crate::daemon::paths::Paths;
+use crate::daemon::supervisor::{HealthState, ServiceState};
+use crate::logs::time::now_ms;
+use crate::process::table;
+use crate::process::usage::Usage;
+use crate::stack::Stack;
+use crate::state::run_file::{Outcome, RunFile};
+use crate::style::Style;
+use std::time::Duration;
+
+pub fn run(global: &Global, services: &[String]) -> Result<Exit, Failure> {
+    let stack = load_with_services(global, services)?;
+    let paths = Paths::new(&stack.state_dir);
+    let mut status = match call::<(), StatusResponse>(
+        &paths.socket,
+        "GET",
+        "/v1/status",
+        None,
+        Duration::from_secs(10),
+    ) {
+        Ok(status) if status.project == stack.project => status,
+        // No daemon, or one going away mid-answer: the run files still tell the truth.
+        Ok(_) | Err(ClientError::NotRunning | ClientError::Io(_)) => from_run_files(&stack),
+        Err(e) => return Err(super::daemon_failure(e)),
+    };
+    if !services.is_empty() {
+        status.services.retain(|s| services.contains(&s.name));
+    }
+    let asked: Vec<&ServiceView> = status
+        .services
+        .iter()
+        .filter(|s| !services.is_empty() || stack.service(&s.name).is_some_and(|d| d.autostart))
+        .collect();
+    let all_well = asked.iter().all(|s| {
+        (s.state == ServiceState::Running && s.health == HealthState::Healthy)
+            || (s.state == ServiceState::Exited && s.exit_code == Some(0))
+    });
+    if global.json {
+        println!(
+            "{}",
+            serde_json::to_string(&status).expect("status serializes")
+        );
+    } else if !global.quiet {
+        print!("{}", table(&status, Style::stdout()));
+    }
+    Ok(if all_well {
+        Exit::Done
+    } else {
+        Exit::NotHealthy
+    })
+}
+
+/// What the run files say, checked against `/proc`: no health (only the daemon probes).
+fn from_run_files(stack: &Stack) -> StatusResponse {
+    let now = now_ms();
+    let services: Vec<ServiceView> = stack
+        .services
+        .iter()
+        .map(|service| {
+            let record: Option<RunFile> = std::fs::read(run_file_path(stack, &service.name))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            let mut view = ServiceView {
+                name: service.name.clone(),
+                state: ServiceState::Stopped,
+                health: HealthState::Unknown,
+                pid: None,
+                port: service.port,
+                configured_port: None,
+                uptime_s: None,
+                restarts: 0,
+                cpu_percent: None,
+                rss_bytes: None,
+                exit_code: None,
+                reason: None,
+                critical: service.critical,
+            };
+            match record {
+                Some(RunFile {
+                    main: Some(main),
+                    outcome: Outcome::Running | Outcome::Stopping,
+                    port,
+                    started_at_ms,
+                    ..
+                }) if main.is_alive() => {
+                    view.state = ServiceState::Running;
+                    view.pid = Some(main.pid);
+                    view.port = port;
+                    view.uptime_s = Some(now.saturating_sub(started_at_ms) as f64 / 1000.0);
+                    let mut tree = table::descendants(main.pid);
+                    tree.push(main.pid);
+                    view.rss_bytes = Some(Usage::of(&tree).rss_bytes);
+                }
+                Some(RunFile {
+                    outcome: Outcome::Exited { code, .. },
+                    ..
+                }) => view.exit_code = code,
+                Some(RunFile {
+                    outcome: Outcome::FailedToStart { error },
+                    ..
+                }) => {
+                    view.state = ServiceState::Failed;
+                    view.reason = Some(error);
+                }
+                _ => {}
+            }
+            view
+        })
+        .collect();
+    StatusResponse {
+        project: stack.project.clone(),
+        health: StackHealth::of(&services),
+        daemon: DaemonInfo {
+            running: false,
+            pid: None,
+        },
+        services,
+    }
+}
+
+fn table(status: &StatusResponse, style: Style) -> String {
+    let mut rows = vec![
+        [
+            "NAME", "STATE", "HEALTH", "PID", "PORT", "UPTIME", "RESTARTS", "CPU", "MEM",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for s in &status.services {
+        let dash = || "-".to_string();
+        rows.push(vec![
+            s.name.clone(),
+            serde_json::to_value(s.state)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            serde_json::to_value(s.health)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            s.pid.map(|p| p.to_string()).unwrap_or_else(dash),
+            s.port.map(|p| p.to_string()).unwrap_or_else(dash),
+            s.uptime_s
+                .map(|u| crate::config::units::format_duration(Duration::from_secs(u as u64)))
+                .unwrap_or_else(dash),
+            s.restarts.to_string(),
+            s.cpu_percent
+                .map(|c| format!("{c:.1}%"))
+                .unwrap_or_else(dash),
+            s.rss_bytes
+                .map(|b| format!("{:.1}MiB", b as f64 / (1 << 20) as f64))
+                .unwrap_or_else(dash),
+        ]);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        let line = cells.join("  ").trim_end().to_string();
+        out.push_str(&if i == 0 { style.dim(&line) } else { line });
+        out.push('\n');
+    }
+    let health = serde_json::to_value(status.health)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let daemon = if status.daemon.running {
+        ""
+    } else {
+        " (daemon not running: from run files)"
+    };
+    out.push_str(&format!("stack: {health}{daemon}\n"));
+    out
+}

@@ -1,0 +1,152 @@
+//! `berth up`: start the daemon if needed, bring the services up, and wait until they are
+//! ready, showing each one as it gets there; on failure, the reason and the last log lines.
+
+use super::args::Global;
+use super::{Exit, Failure, config_path, options, report};
+use crate::api::client::call;
+use crate::api::types::{ServiceView, StatusResponse, UpRequest, UpResponse};
+use crate::config;
+use crate::daemon::launch::log_path;
+use crate::daemon::paths::Paths;
+use crate::daemon::supervisor::ServiceState;
+use crate::stack::Stack;
+use crate::style::Style;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+/// How often progress is read from the daemon.
+const POLL: Duration = Duration::from_millis(5);
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn run(
+    global: &Global,
+    services: &[String],
+    no_wait: bool,
+    timeout: Option<Duration>,
+) -> Result<Exit, Failure> {
+    let stack = load_with_services(global, services)?;
+    let paths = Paths::new(&stack.state_dir);
+    super::daemon::ensure(&paths)?;
+    let started = Instant::now();
+    let request = UpRequest {
+        stack: stack.clone(),
+        services: services.to_vec(),
+        env: std::env::vars().collect(),
+    };
+    let response: UpResponse = call(
+        &paths.socket,
+        "POST",
+        "/v1/up",
+        Some(&request),
+        CALL_TIMEOUT,
+    )
+    .map_err(super::daemon_failure)?;
+    if no_wait {
+        if !global.quiet {
+            eprintln!("starting {}", response.services.join(", "));
+        }
+        return Ok(Exit::Done);
+    }
+    wait(global, &stack, &paths, &response.services, started, timeout)
+}
+
+/// Loads the config and checks that every named service is in it.
+pub fn load_with_services(global: &Global, services: &[String]) -> Result<Stack, Failure> {
+    let path = config_path(global)?;
+    let stack = config::load(&path, &options(global)).map_err(report)?;
+    for name in services {
+        if stack.service(name).is_none() {
+            let names: Vec<&str> = stack.services.iter().map(|s| s.name.as_str()).collect();
+            return Err(Failure::usage(format!(
+                "no service `{name}` in {}{}; it has: {}",
+                config::source::display_path(&stack.file),
+                config::suggest::hint(name, names.iter().copied()),
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(stack)
+}
+
+/// Polls the daemon until every wanted service is ready (or done), one fails, or time is up.
+fn wait(
+    global: &Global,
+    stack: &Stack,
+    paths: &Paths,
+    wanted: &[String],
+    started: Instant,
+    timeout: Option<Duration>,
+) -> Result<Exit, Failure> {
+    let style = Style::stderr();
+    let mut reported = BTreeSet::new();
+    loop {
+        let status: StatusResponse =
+            call::<(), _>(&paths.socket, "GET", "/v1/status", None, CALL_TIMEOUT)
+                .map_err(super::daemon_failure)?;
+        let views: Vec<&ServiceView> = status
+            .services
+            .iter()
+            .filter(|s| wanted.contains(&s.name))
+            .collect();
+        for view in &views {
+            if reported.contains(&view.name) {
+                continue;
+            }
+            let took = started.elapsed().as_millis();
+            let line = match view.state {
+                ServiceState::Running => {
+                    format!("{} {} ready in {took}ms", style.green("✓"), view.name)
+                }
+                ServiceState::Exited => {
+                    format!("{} {} completed in {took}ms", style.green("✓"), view.name)
+                }
+                ServiceState::Failed => {
+                    let reason = view.reason.clone().unwrap_or_else(|| "failed".to_string());
+                    eprintln!("{} {} failed: {reason}", style.red("✗"), view.name);
+                    print_log_tail(stack, &view.name);
+                    return Err(Failure {
+                        exit: Exit::Failed,
+                        message: String::new(),
+                    });
+                }
+                _ => continue,
+            };
+            reported.insert(view.name.clone());
+            if !global.quiet {
+                eprintln!("{line}");
+            }
+        }
+        if reported.len() == wanted.len() {
+            return Ok(Exit::Done);
+        }
+        if timeout.is_some_and(|t| started.elapsed() >= t) {
+            let pending: Vec<&str> = wanted
+                .iter()
+                .filter(|n| !reported.contains(*n))
+                .map(String::as_str)
+                .collect();
+            return Err(Failure {
+                exit: Exit::Failed,
+                message: format!("not ready within the timeout: {}", pending.join(", ")),
+            });
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The last lines a failed service wrote, so the reason is on screen without `berth logs`.
+fn print_log_tail(stack: &Stack, service: &str) {
+    let Ok(text) = std::fs::read_to_string(log_path(stack, service)) else {
+        return;
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(20)..];
+    if tail.is_empty() {
+        return;
+    }
+    eprintln!("  last lines of its log:");
+    for line in tail {
+        let text = line.splitn(3, ' ').nth(2).unwrap_or(line);
+        eprintln!("  | {text}");
+    }
+}

@@ -1,0 +1,433 @@
+//! The daemon's table of services. `up` starts each wanted service as soon as its
+//! dependencies meet their conditions (so the graph starts in parallel where it allows),
+//! leaving unchanged running services alone and restarting changed ones; `down` stops
+//! services after everything that depends on them; `status` reports each service with its
+//! process tree's CPU and memory.
+
+use super::launch::run_file_path;
+use super::supervisor::{HealthState, Launch, ServiceState, ServiceStatus, Supervisor};
+use crate::api::types::{DaemonInfo, ServiceView, StackHealth, StatusResponse, UpRequest};
+use crate::logs::time::now_ms;
+use crate::process::table;
+use crate::process::usage::{Usage, cpu_percent};
+use crate::stack::graph::Graph;
+use crate::stack::service::Condition;
+use crate::stack::{Service, Stack};
+use crate::state::run_file::{Outcome, RunFile};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub struct Orchestrator {
+    berth: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    stack: Option<Arc<Stack>>,
+    slots: BTreeMap<String, Slot>,
+    /// Each service's last CPU reading, for the percentage between two `status` calls.
+    samples: BTreeMap<String, (Usage, u64)>,
+    /// Bumped on every change of a slot, so a gate acting on a stale view stands down.
+    generation: u64,
+}
+
+#[derive(Clone)]
+enum Slot {
+    /// Waiting for its dependencies (or for an older instance to stop).
+    Waiting { generation: u64, reason: String },
+    /// Could not be started (a dependency failed).
+    Blocked { reason: String },
+    Started {
+        supervisor: Arc<Supervisor>,
+        definition: Box<Service>,
+    },
+}
+
+/// How often a waiting service looks at its dependencies again.
+const GATE_POLL: Duration = Duration::from_millis(2);
+
+impl Orchestrator {
+    pub fn new(berth: PathBuf) -> Arc<Orchestrator> {
+        Arc::new(Orchestrator {
+            berth,
+            inner: Mutex::new(Inner::default()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Brings the requested services and their dependencies up; returns them in start order.
+    pub fn up(self: &Arc<Self>, request: UpRequest) -> Result<Vec<String>, String> {
+        let stack = Arc::new(request.stack);
+        for name in &request.services {
+            if stack.service(name).is_none() {
+                return Err(format!("no service `{name}` in the config"));
+            }
+        }
+        let roots: Vec<&str> = if request.services.is_empty() {
+            stack
+                .services
+                .iter()
+                .filter(|s| s.autostart)
+                .map(|s| s.name.as_str())
+                .collect()
+        } else {
+            request.services.iter().map(String::as_str).collect()
+        };
+        let graph = Graph::new(&stack.services);
+        let wanted: Vec<String> = graph
+            .with_dependencies(&roots)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let ports: Arc<BTreeMap<String, u16>> = Arc::new(
+            stack
+                .services
+                .iter()
+                .filter_map(|s| Some((s.name.clone(), s.port?)))
+                .collect(),
+        );
+        let env = Arc::new(request.env);
+        let mut gates = Vec::new();
+        let mut adopted = Vec::new();
+        {
+            let mut inner = self.lock();
+            inner.stack = Some(Arc::clone(&stack));
+            for name in &wanted {
+                let definition = stack.service(name).expect("in the stack");
+                let keep = matches!(
+                    inner.slots.get(name),
+                    Some(Slot::Started { supervisor, definition: old })
+                        if **old == *definition && is_alive(&supervisor.status())
+                );
+                if keep {
+                    continue;
+                }
+                // An instance left running by an earlier daemon is adopted, not started again.
+                if !matches!(inner.slots.get(name), Some(Slot::Started { .. }))
+                    && let Some(record) = running_instance(&stack, name)
+                {
+                    adopted.push((name.clone(), record));
+                    continue;
+                }
+                inner.generation += 1;
+                let generation = inner.generation;
+                let previous = match inner.slots.insert(
+                    name.clone(),
+                    Slot::Waiting {
+                        generation,
+                        reason: "waiting for its dependencies".into(),
+                    },
+                ) {
+                    Some(Slot::Started { supervisor, .. }) => Some(supervisor),
+                    _ => None,
+                };
+                gates.push((name.clone(), generation, previous));
+            }
+        }
+        for (name, record) in adopted {
+            let launch = Launch {
+                stack: Arc::clone(&stack),
+                service: name.clone(),
+                base_env: Arc::clone(&env),
+                ports: Arc::clone(&ports),
+                berth: self.berth.clone(),
+                adopt: Some(record),
+            };
+            let slot = match Supervisor::start(launch) {
+                Ok(supervisor) => Slot::Started {
+                    supervisor: Arc::new(supervisor),
+                    definition: Box::new(stack.service(&name).expect("in the stack").clone()),
+                },
+                Err(e) => Slot::Blocked {
+                    reason: format!("cannot supervise it: {e}"),
+                },
+            };
+            self.lock().slots.insert(name, slot);
+        }
+        for (name, generation, previous) in gates {
+            let me = Arc::clone(self);
+            let launch = Launch {
+                stack: Arc::clone(&stack),
+                service: name.clone(),
+                base_env: Arc::clone(&env),
+                ports: Arc::clone(&ports),
+                berth: self.berth.clone(),
+                adopt: None,
+            };
+            std::thread::Builder::new()
+                .name(format!("gate {name}"))
+                .spawn(move || me.gate(launch, generation, previous))
+                .map_err(|e| format!("cannot start a thread: {e}"))?;
+        }
+        Ok(wanted)
+    }
+
+    /// Waits until the service's dependencies allow it to start, then starts it.
+    fn gate(&self, launch: Launch, generation: u64, previous: Option<Arc<Supervisor>>) {
+        if let Some(old) = previous {
+            old.stop();
+        }
+        let service = launch
+            .stack
+            .service(&launch.service)
+            .expect("in the stack")
+            .clone();
+        loop {
+            let verdict = {
+                let inner = self.lock();
+                match inner.slots.get(&service.name) {
+                    Some(Slot::Waiting { generation: g, .. }) if *g == generation => {}
+                    _ => return, // superseded by a later up or down
+                }
+                dependencies_verdict(&inner, &service)
+            };
+            match verdict {
+                Gate::Wait => std::thread::sleep(GATE_POLL),
+                Gate::Blocked(reason) => {
+                    self.lock()
+                        .slots
+                        .insert(service.name.clone(), Slot::Blocked { reason });
+                    return;
+                }
+                Gate::Open => break,
+            }
+        }
+        let started = Supervisor::start(launch);
+        let mut inner = self.lock();
+        match inner.slots.get(&service.name) {
+            Some(Slot::Waiting { generation: g, .. }) if *g == generation => {}
+            _ => {
+                // A down came while it started: undo.
+                if let Ok(supervisor) = started {
+                    drop(inner);
+                    supervisor.stop();
+                }
+                return;
+            }
+        }
+        let slot = match started {
+            Ok(supervisor) => Slot::Started {
+                supervisor: Arc::new(supervisor),
+                definition: Box::new(service.clone()),
+            },
+            Err(e) => Slot::Blocked {
+                reason: format!("cannot supervise it: {e}"),
+            },
+        };
+        inner.slots.insert(service.name.clone(), slot);
+    }
+
+    /// Stops the named services and everything that depends on them (all when empty),
+    /// dependents first, each group in parallel. Returns what was stopped.
+    pub fn down(&self, names: &[String]) -> Result<Vec<String>, String> {
+        let (order, supervisors) = {
+            let mut inner = self.lock();
+            let Some(stack) = inner.stack.clone() else {
+                return Ok(Vec::new());
+            };
+            for name in names {
+                if stack.service(name).is_none() {
+                    return Err(format!("no service `{name}` in the config"));
+                }
+            }
+            let graph = Graph::new(&stack.services);
+            let targets: Vec<String> = if names.is_empty() {
+                stack.services.iter().map(|s| s.name.clone()).collect()
+            } else {
+                let roots: Vec<&str> = names.iter().map(String::as_str).collect();
+                graph
+                    .with_dependents(&roots)
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+            };
+            let mut supervisors = BTreeMap::new();
+            inner.generation += 1;
+            for name in &targets {
+                // A service still at its gate sees its slot gone and stands down.
+                if let Some(Slot::Started { supervisor, .. }) = inner.slots.remove(name) {
+                    supervisors.insert(name.clone(), supervisor);
+                }
+                inner.samples.remove(name);
+            }
+            let levels: Vec<Vec<String>> = graph
+                .levels()
+                .into_iter()
+                .map(|l| l.into_iter().map(String::from).collect())
+                .collect();
+            (levels, supervisors)
+        };
+        let mut stopped = Vec::new();
+        for level in order.into_iter().rev() {
+            let group: Vec<(String, Arc<Supervisor>)> = level
+                .into_iter()
+                .filter_map(|name| supervisors.get(&name).map(|s| (name, Arc::clone(s))))
+                .collect();
+            std::thread::scope(|scope| {
+                for (_, supervisor) in &group {
+                    scope.spawn(|| supervisor.stop());
+                }
+            });
+            stopped.extend(group.into_iter().map(|(name, _)| name));
+        }
+        Ok(stopped)
+    }
+
+    pub fn status(&self) -> StatusResponse {
+        let mut inner = self.lock();
+        let Some(stack) = inner.stack.clone() else {
+            return StatusResponse {
+                project: String::new(),
+                health: StackHealth::Stopped,
+                daemon: DaemonInfo {
+                    running: true,
+                    pid: Some(std::process::id()),
+                },
+                services: Vec::new(),
+            };
+        };
+        let now = now_ms();
+        let mut services = Vec::new();
+        for service in &stack.services {
+            let slot = inner.slots.get(&service.name).cloned();
+            let mut view = ServiceView {
+                name: service.name.clone(),
+                state: ServiceState::Stopped,
+                health: HealthState::Unknown,
+                pid: None,
+                port: service.port,
+                configured_port: None,
+                uptime_s: None,
+                restarts: 0,
+                cpu_percent: None,
+                rss_bytes: None,
+                exit_code: None,
+                reason: None,
+                critical: service.critical,
+            };
+            match slot {
+                None => {}
+                Some(Slot::Waiting { reason, .. }) => {
+                    view.state = ServiceState::Waiting;
+                    view.reason = Some(reason);
+                }
+                Some(Slot::Blocked { reason }) => {
+                    view.state = ServiceState::Failed;
+                    view.health = HealthState::Unhealthy;
+                    view.reason = Some(reason);
+                }
+                Some(Slot::Started { supervisor, .. }) => {
+                    let s = supervisor.status();
+                    view.state = s.state;
+                    view.health = s.health;
+                    view.port = s.port;
+                    view.restarts = s.restarts;
+                    view.exit_code = s.exit_code;
+                    view.reason = s.reason.clone();
+                    if let (Some(main), true) = (s.main, is_alive(&s)) {
+                        view.pid = Some(main.pid);
+                        view.uptime_s = s
+                            .started_at_ms
+                            .map(|t| now.saturating_sub(t) as f64 / 1000.0);
+                        let mut tree = table::descendants(main.pid);
+                        tree.push(main.pid);
+                        let usage = Usage::of(&tree);
+                        view.rss_bytes = Some(usage.rss_bytes);
+                        let previous = inner.samples.insert(service.name.clone(), (usage, now));
+                        view.cpu_percent = Some(match previous {
+                            Some((before, at)) => {
+                                cpu_percent(before, usage, now.saturating_sub(at))
+                            }
+                            None => 0.0,
+                        });
+                    }
+                }
+            }
+            services.push(view);
+        }
+        StatusResponse {
+            project: stack.project.clone(),
+            health: StackHealth::of(&services),
+            daemon: DaemonInfo {
+                running: true,
+                pid: Some(std::process::id()),
+            },
+            services,
+        }
+    }
+}
+
+/// The run file of a service whose shim and main process are both alive.
+fn running_instance(stack: &Stack, name: &str) -> Option<RunFile> {
+    let bytes = std::fs::read(run_file_path(stack, name)).ok()?;
+    let record: RunFile = serde_json::from_slice(&bytes).ok()?;
+    let running = matches!(record.outcome, Outcome::Running)
+        && record.shim.is_alive()
+        && record.main?.is_alive();
+    running.then_some(record)
+}
+
+enum Gate {
+    Open,
+    Wait,
+    Blocked(String),
+}
+
+fn is_alive(s: &ServiceStatus) -> bool {
+    !matches!(
+        s.state,
+        ServiceState::Stopped | ServiceState::Failed | ServiceState::Exited
+    )
+}
+
+/// Whether every dependency of `service` meets its condition, may still, or never will.
+fn dependencies_verdict(inner: &Inner, service: &Service) -> Gate {
+    for dep in &service.depends_on {
+        let status = match inner.slots.get(&dep.service) {
+            Some(Slot::Started { supervisor, .. }) => supervisor.status(),
+            Some(Slot::Waiting { .. }) => return Gate::Wait,
+            Some(Slot::Blocked { .. }) | None => {
+                return Gate::Blocked(format!("its dependency `{}` did not start", dep.service));
+            }
+        };
+        let met = match dep.condition {
+            Condition::Started => {
+                status.main.is_some()
+                    || matches!(status.state, ServiceState::Running | ServiceState::Exited)
+            }
+            Condition::Healthy => {
+                (status.state == ServiceState::Running && status.health == HealthState::Healthy)
+                    || status.state == ServiceState::Exited
+            }
+            Condition::Completed => status.state == ServiceState::Exited,
+        };
+        if met {
+            continue;
+        }
+        match status.state {
+            ServiceState::Failed | ServiceState::Stopped => {
+                return Gate::Blocked(format!(
+                    "its dependency `{}` {}",
+                    dep.service,
+                    describe_failure(&status)
+                ));
+            }
+            _ => return Gate::Wait,
+        }
+    }
+    Gate::Open
+}
+
+fn describe_failure(status: &ServiceStatus) -> String {
+    match (&status.state, &status.reason) {
+        (ServiceState::Failed, Some(reason)) => format!("failed: {reason}"),
+        (ServiceState::Failed, None) => "failed".to_string(),
+        _ => "was stopped".to_string(),
+    }
+}

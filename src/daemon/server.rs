@@ -1,0 +1,169 @@
+//! The daemon process: one per state dir (a lock on `daemon.lock` guarantees it), serving the
+//! control API on its Unix socket (mode 0600). SIGTERM, SIGINT or `POST /v1/daemon/stop` end
+//! it and leave every service running: they outlive the supervisor.
+
+use super::orchestrator::Orchestrator;
+use super::paths::Paths;
+use crate::api::types::{DownRequest, ErrorBody, UpRequest, UpResponse};
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+#[derive(Clone)]
+struct App {
+    orchestrator: Arc<Orchestrator>,
+    shutdown: Arc<Notify>,
+}
+
+/// Runs the daemon in the foreground until it is told to stop.
+pub fn run(paths: &Paths, berth: PathBuf) -> Result<(), String> {
+    std::fs::create_dir_all(&paths.state_dir).map_err(|e| {
+        format!(
+            "cannot create the state dir {}: {e}",
+            paths.state_dir.display()
+        )
+    })?;
+    let _lock = lock(paths)?;
+    // We hold the lock, so no other daemon serves this state dir: a socket file is stale.
+    let _ = std::fs::remove_file(&paths.socket);
+    let listener = std::os::unix::net::UnixListener::bind(&paths.socket)
+        .map_err(|e| format!("cannot listen on {}: {e}", paths.socket.display()))?;
+    std::fs::set_permissions(&paths.socket, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("cannot restrict {}: {e}", paths.socket.display()))?;
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+
+    let app = App {
+        orchestrator: Orchestrator::new(berth),
+        shutdown: Arc::new(Notify::new()),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let served = runtime.block_on(async move {
+        let listener = tokio::net::UnixListener::from_std(listener)?;
+        let shutdown = Arc::clone(&app.shutdown);
+        let router = Router::new()
+            .route("/v1/status", get(status))
+            .route("/v1/up", post(up))
+            .route("/v1/down", post(down))
+            .route("/v1/daemon/stop", post(stop))
+            .with_state(app);
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                let term = async {
+                    match term.as_mut() {
+                        Some(t) => {
+                            t.recv().await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = term => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = shutdown.notified() => {}
+                }
+            })
+            .await
+    });
+    let _ = std::fs::remove_file(&paths.socket);
+    served.map_err(|e| format!("serving the API: {e}"))
+}
+
+/// Takes the state dir's daemon lock, recording our pid in it; fails if another daemon has it.
+fn lock(paths: &Paths) -> Result<File, String> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&paths.lock)
+        .map_err(|e| format!("cannot open {}: {e}", paths.lock.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            return Err(format!(
+                "a daemon already runs for {}",
+                paths.state_dir.display()
+            ));
+        }
+        Err(TryLockError::Error(e)) => {
+            return Err(format!("cannot lock {}: {e}", paths.lock.display()));
+        }
+    }
+    let _ = file
+        .set_len(0)
+        .and_then(|()| writeln!(file, "{}", std::process::id()));
+    Ok(file)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(ErrorBody {
+            error: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+/// Runs blocking orchestrator work off the async thread.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error: {e}"),
+        )
+    })
+}
+
+async fn status(State(app): State<App>) -> Response {
+    match blocking(move || app.orchestrator.status()).await {
+        Ok(status) => Json(status).into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn up(State(app): State<App>, body: Result<Json<UpRequest>, JsonRejection>) -> Response {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return error(StatusCode::BAD_REQUEST, rejection.body_text()),
+    };
+    let orchestrator = Arc::clone(&app.orchestrator);
+    match blocking(move || orchestrator.up(request)).await {
+        Ok(Ok(services)) => Json(UpResponse { services }).into_response(),
+        Ok(Err(message)) => error(StatusCode::BAD_REQUEST, message),
+        Err(response) => response,
+    }
+}
+
+async fn down(State(app): State<App>, body: Result<Json<DownRequest>, JsonRejection>) -> Response {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return error(StatusCode::BAD_REQUEST, rejection.body_text()),
+    };
+    let orchestrator = Arc::clone(&app.orchestrator);
+    match blocking(move || orchestrator.down(&request.services)).await {
+        Ok(Ok(services)) => Json(UpResponse { services }).into_response(),
+        Ok(Err(message)) => error(StatusCode::BAD_REQUEST, message),
+        Err(response) => response,
+    }
+}
+
+async fn stop(State(app): State<App>) -> Response {
+    app.shutdown.notify_one();
+    Json(serde_json::json!({"stopping": true})).into_response()
+}

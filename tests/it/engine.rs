@@ -1,0 +1,224 @@
+//! The engine through the CLI: `up` waits until the stack is ready, `status` reports it,
+//! `down` leaves nothing behind, the daemon can die without taking the services along, and
+//! the next command re-adopts them.
+
+use crate::support::{Project, Run, free_port, test_service, wait_until};
+use berth::process::ProcessId;
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+/// A project with a `db` and an `api` that depends on it, both the test service.
+struct Stack {
+    project: Project,
+    db_port: u16,
+    api_port: u16,
+}
+
+impl Stack {
+    fn new() -> Stack {
+        Stack::with("")
+    }
+
+    /// `extra` is appended to the config (more services).
+    fn with(extra: &str) -> Stack {
+        let (db_port, api_port) = (free_port(), free_port());
+        let service = test_service().display().to_string();
+        let project = Project::new(&format!(
+            "services:\n  db:\n    command: [\"{service}\"]\n    port: {db_port}\n  api:\n    command: [\"{service}\", \"--slow-start\", \"100\"]\n    port: {api_port}\n    depends_on: [db]\n    health: {{ http: \"http://127.0.0.1:${{port}}/health\" }}\n    env: {{ DB_PORT: \"${{services.db.port}}\" }}\n{extra}"
+        ));
+        Stack {
+            project,
+            db_port,
+            api_port,
+        }
+    }
+
+    fn berth(&self, args: &[&str]) -> Run {
+        self.project.berth(args)
+    }
+
+    fn pids(&self) -> BTreeMap<String, Option<u64>> {
+        let status = self.berth(&["status", "--json"]).output_any().json();
+        status["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["name"].as_str().unwrap().to_string(), s["pid"].as_u64()))
+            .collect()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.berth(&["down"]).output_any();
+    }
+}
+
+fn alive(pid: u64) -> bool {
+    ProcessId::of(pid as u32).is_ok_and(|p| p.is_alive())
+}
+
+#[test]
+fn up_waits_for_readiness_in_order_and_down_leaves_nothing() {
+    let stack = Stack::new();
+    let up = stack.berth(&["up"]).code(0);
+    let progress = up.stderr();
+    let db = progress.find("✓ db ready in").expect(&progress);
+    let api = progress.find("✓ api ready in").expect(&progress);
+    assert!(db < api, "db is ready before api: {progress}");
+    std::net::TcpStream::connect(("127.0.0.1", stack.api_port))
+        .expect("api listens once up returns");
+
+    let status = stack.berth(&["status", "--json"]).code(0).json();
+    assert_eq!(status["health"], "healthy");
+    assert_eq!(status["daemon"]["running"], true);
+    let api_view = status["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "api")
+        .unwrap();
+    assert_eq!(api_view["state"], "running");
+    assert_eq!(api_view["health"], "healthy");
+    assert_eq!(api_view["port"], stack.api_port);
+    assert_eq!(api_view["restarts"], 0);
+    for key in ["pid", "uptime_s", "cpu_percent", "rss_bytes", "exit_code"] {
+        assert!(api_view.get(key).is_some(), "status lacks {key}");
+    }
+    let environ = std::fs::read(format!("/proc/{}/environ", api_view["pid"])).unwrap();
+    assert!(String::from_utf8_lossy(&environ).contains(&format!("DB_PORT={}\0", stack.db_port)));
+
+    let pids = stack.pids();
+    stack.berth(&["down"]).code(0).stderr_has("stopped api, db");
+    for pid in pids.values().flatten() {
+        assert!(!alive(*pid), "pid {pid} survived down");
+    }
+    assert!(std::net::TcpStream::connect(("127.0.0.1", stack.db_port)).is_err());
+    let after = stack.berth(&["status", "--json"]).code(3).json();
+    assert_eq!(after["health"], "stopped");
+    assert_eq!(after["daemon"]["running"], false);
+}
+
+#[test]
+fn services_outlive_a_killed_daemon_and_are_re_adopted() {
+    let stack = Stack::new();
+    stack.berth(&["up", "-q"]).code(0);
+    let before = stack.pids();
+    let daemon = stack.berth(&["status", "--json"]).code(0).json()["daemon"]["pid"]
+        .as_u64()
+        .unwrap();
+    ProcessId::of(daemon as u32)
+        .unwrap()
+        .signal(rustix::process::Signal::KILL)
+        .unwrap();
+    wait_until(Duration::from_secs(5), || (!alive(daemon)).then_some(())).unwrap();
+
+    // Still running and answering, and status sees them without a daemon.
+    std::net::TcpStream::connect(("127.0.0.1", stack.api_port)).expect("api still up");
+    let offline = stack.berth(&["status", "--json"]).output_any().json();
+    assert_eq!(offline["daemon"]["running"], false);
+    assert_eq!(stack.pids(), before);
+
+    // The next up starts a daemon that takes them over: same pids, nothing restarted.
+    stack.berth(&["up", "-q"]).code(0);
+    let status = stack.berth(&["status", "--json"]).code(0).json();
+    assert_eq!(status["daemon"]["running"], true);
+    assert_eq!(stack.pids(), before);
+    assert!(
+        status["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["restarts"] == 0)
+    );
+}
+
+#[test]
+fn daemon_stop_leaves_the_services_running() {
+    let stack = Stack::new();
+    stack.berth(&["up", "-q"]).code(0);
+    let before = stack.pids();
+    stack
+        .berth(&["daemon", "stop"])
+        .code(0)
+        .stderr_has("services keep running");
+    let offline = wait_until(Duration::from_secs(5), || {
+        let s = stack.berth(&["status", "--json"]).output_any().json();
+        (s["daemon"]["running"] == false).then_some(s)
+    })
+    .unwrap();
+    assert_eq!(offline["daemon"]["running"], false);
+    for pid in before.values().flatten() {
+        assert!(alive(*pid));
+    }
+    // With no daemon, down still stops everything, dependents first.
+    stack.berth(&["down"]).code(0).stderr_has("stopped api, db");
+    for pid in before.values().flatten() {
+        assert!(!alive(*pid), "pid {pid} survived down");
+    }
+}
+
+#[test]
+fn a_failing_service_makes_up_exit_1_with_its_reason_and_log() {
+    let service = test_service().display().to_string();
+    // With a port, it is ready only once it listens: it exits before that.
+    let port = free_port();
+    let stack = Stack::with(&format!(
+        "  broken:\n    command: [\"{service}\", \"--no-listen\", \"--exit-after\", \"10\", \"--code\", \"7\"]\n    port: {port}\n    restart: never\n    depends_on: [db]\n"
+    ));
+    stack
+        .berth(&["up"])
+        .code(1)
+        .stderr_has("✗ broken failed: it exited with code 7 (restart: never)")
+        .stderr_has("last lines of its log:")
+        .stderr_has("| exiting with code 7");
+}
+
+#[test]
+fn up_of_an_unknown_service_is_bad_usage() {
+    let stack = Stack::new();
+    stack
+        .berth(&["up", "apii"])
+        .code(2)
+        .stderr_has("no service `apii`")
+        .stderr_has("did you mean `api`?");
+}
+
+#[test]
+fn up_of_one_service_starts_its_dependencies_only() {
+    let service = test_service().display().to_string();
+    let stack = Stack::with(&format!(
+        "  other:\n    command: [\"{service}\", \"--no-listen\"]\n"
+    ));
+    stack.berth(&["up", "-q", "api"]).code(0);
+    let pids = stack.pids();
+    assert!(pids["db"].is_some() && pids["api"].is_some());
+    assert_eq!(pids["other"], None);
+}
+
+/// `out=$(berth up)` returns as soon as `up` does: nothing left running holds its output.
+#[test]
+fn up_does_not_keep_the_callers_output_open() {
+    let stack = Stack::new();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("up")
+        .current_dir(stack.project.path())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut sink);
+        let _ = std::io::Read::read_to_end(&mut stderr, &mut sink);
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("the pipes reached end-of-file");
+    assert!(child.wait().unwrap().success());
+}

@@ -6,6 +6,8 @@ pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod down;
+pub mod ensure;
+pub mod restart;
 pub mod schema;
 pub mod shim;
 pub mod status;
@@ -68,6 +70,8 @@ pub fn main() -> i32 {
         } => up::run(&cli.global, services, *no_wait, *timeout),
         Command::Down { services } => down::run(&cli.global, services),
         Command::Status { services } => status::run(&cli.global, services),
+        Command::Ensure { services, timeout } => ensure::run(&cli.global, services, *timeout),
+        Command::Restart { services, timeout } => restart::run(&cli.global, services, *timeout),
         Command::Daemon { action } => daemon::run(&cli.global, action.is_some()),
     };
     match outcome {

@@ -134,6 +134,35 @@ Examples:
         services: Vec<String>,
     },
 
+    /// Make sure services are up, for scripts and tools: silent, exit 0 once ready
+    #[command(after_help = "\
+Starts the daemon and the services if needed; prints nothing on success. Any number of
+concurrent callers start each service once. Exit status: 0 ready, 1 failed or timed out.
+
+Examples:
+  berth ensure && curl http://127.0.0.1:8000/
+  berth ensure api --timeout 10s")]
+    Ensure {
+        /// Services to make sure of (with their dependencies)
+        services: Vec<String>,
+        /// Give up after this long [default: 60s]
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
+    },
+
+    /// Stop services and start them again (a failed one gets a fresh start)
+    #[command(after_help = "\
+Examples:
+  berth restart api
+  berth restart")]
+    Restart {
+        /// Services to restart (dependents that were running come back too)
+        services: Vec<String>,
+        /// Give up waiting after this long (e.g. 30s)
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
+    },
+
     /// Show each service: state, health, pid, port, uptime, restarts, CPU, memory
     #[command(
         visible_alias = "ps",

@@ -20,31 +20,16 @@ const DOWN_TIMEOUT: Duration = Duration::from_secs(3600);
 
 pub fn run(global: &Global, services: &[String]) -> Result<Exit, Failure> {
     let stack = load_with_services(global, services)?;
-    let paths = Paths::new(&stack.state_dir);
-    let request = DownRequest {
-        services: services.to_vec(),
-    };
-    let stopped: UpResponse = match call(
-        &paths.socket,
-        "POST",
-        "/v1/down",
-        Some(&request),
-        DOWN_TIMEOUT,
-    ) {
-        Ok(stopped) => stopped,
-        Err(ClientError::NotRunning) => UpResponse {
-            services: stop_without_daemon(&stack, services),
-        },
-        Err(e) => return Err(super::daemon_failure(e)),
-    };
+    let stopped = stop(&stack, services)?;
     if !global.quiet {
-        if stopped.services.is_empty() {
+        if stopped.is_empty() {
             eprintln!("nothing was running");
         } else {
-            eprintln!("stopped {}", stopped.services.join(", "));
+            eprintln!("stopped {}", stopped.join(", "));
         }
     }
     if services.is_empty() {
+        let paths = Paths::new(&stack.state_dir);
         let _ = call::<(), serde_json::Value>(
             &paths.socket,
             "POST",
@@ -54,6 +39,26 @@ pub fn run(global: &Global, services: &[String]) -> Result<Exit, Failure> {
         );
     }
     Ok(Exit::Done)
+}
+
+/// Stops `services` and their dependents (all when empty), through the daemon if one runs,
+/// else through the shims directly. Returns what was stopped, in stop order.
+pub fn stop(stack: &Stack, services: &[String]) -> Result<Vec<String>, Failure> {
+    let paths = Paths::new(&stack.state_dir);
+    let request = DownRequest {
+        services: services.to_vec(),
+    };
+    match call::<_, UpResponse>(
+        &paths.socket,
+        "POST",
+        "/v1/down",
+        Some(&request),
+        DOWN_TIMEOUT,
+    ) {
+        Ok(stopped) => Ok(stopped.services),
+        Err(ClientError::NotRunning) => Ok(stop_without_daemon(stack, services)),
+        Err(e) => Err(super::daemon_failure(e)),
+    }
 }
 
 /// With no daemon (killed, or stopped with `daemon stop`), the services' shims still run:

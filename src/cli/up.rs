@@ -18,6 +18,13 @@ use std::time::{Duration, Instant};
 const POLL: Duration = Duration::from_millis(5);
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How `up` reports: progress lines, or nothing at all on success (`-q`, `ensure`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Voice {
+    Progress,
+    Silent,
+}
+
 pub fn run(
     global: &Global,
     services: &[String],
@@ -25,6 +32,22 @@ pub fn run(
     timeout: Option<Duration>,
 ) -> Result<Exit, Failure> {
     let stack = load_with_services(global, services)?;
+    let voice = if global.quiet {
+        Voice::Silent
+    } else {
+        Voice::Progress
+    };
+    bring_up(&stack, services, no_wait, timeout, voice)
+}
+
+/// Asks the daemon (started if needed) to bring `services` up, and waits unless `no_wait`.
+pub fn bring_up(
+    stack: &Stack,
+    services: &[String],
+    no_wait: bool,
+    timeout: Option<Duration>,
+    voice: Voice,
+) -> Result<Exit, Failure> {
     let paths = Paths::new(&stack.state_dir);
     super::daemon::ensure(&paths)?;
     let started = Instant::now();
@@ -42,12 +65,12 @@ pub fn run(
     )
     .map_err(super::daemon_failure)?;
     if no_wait {
-        if !global.quiet {
+        if voice == Voice::Progress {
             eprintln!("starting {}", response.services.join(", "));
         }
         return Ok(Exit::Done);
     }
-    wait(global, &stack, &paths, &response.services, started, timeout)
+    wait(voice, stack, &paths, &response.services, started, timeout)
 }
 
 /// Loads the config and checks that every named service is in it.
@@ -70,7 +93,7 @@ pub fn load_with_services(global: &Global, services: &[String]) -> Result<Stack,
 
 /// Polls the daemon until every wanted service is ready (or done), one fails, or time is up.
 fn wait(
-    global: &Global,
+    voice: Voice,
     stack: &Stack,
     paths: &Paths,
     wanted: &[String],
@@ -112,7 +135,7 @@ fn wait(
                 _ => continue,
             };
             reported.insert(view.name.clone());
-            if !global.quiet {
+            if voice == Voice::Progress {
                 eprintln!("{line}");
             }
         }

@@ -222,3 +222,90 @@ fn up_does_not_keep_the_callers_output_open() {
         .expect("the pipes reached end-of-file");
     assert!(child.wait().unwrap().success());
 }
+
+/// Processes whose environment holds every one of `markers` (`KEY=VALUE`).
+fn processes_with(markers: &[String]) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+                return false;
+            };
+            let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+            markers.iter().all(|m| vars.contains(&m.as_bytes()))
+        })
+        .filter(|pid| ProcessId::of(*pid).is_ok_and(|p| p.is_alive()))
+        .collect()
+}
+
+#[test]
+fn ensure_is_silent_and_fifty_concurrent_callers_start_everything_once() {
+    let stack = Stack::new();
+    let children: Vec<_> = (0..50)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+                .arg("ensure")
+                .current_dir(stack.project.path())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stdout.is_empty() && out.stderr.is_empty(),
+            "ensure printed something"
+        );
+    }
+    let project = stack
+        .project
+        .path()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_start_matches('.')
+        .to_string();
+    for service in ["db", "api"] {
+        let instances = processes_with(&[
+            format!("BERTH_PROJECT={project}"),
+            format!("BERTH_SERVICE={service}"),
+        ]);
+        assert_eq!(instances.len(), 1, "{service}: {instances:?}");
+    }
+    let state_dir = stack.project.path().join(".berth").canonicalize().unwrap();
+    // Shims inherit the daemon's environment: a daemon is the one whose argv says so.
+    let daemons: Vec<u32> = processes_with(&[format!("BERTH_STATE_DIR={}", state_dir.display())])
+        .into_iter()
+        .filter(|pid| {
+            let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            argv.split(|b| *b == 0).nth(1) == Some(b"daemon")
+        })
+        .collect();
+    assert_eq!(daemons.len(), 1, "daemons: {daemons:?}");
+    // Already up: silent again.
+    stack.berth(&["ensure"]).code(0).stdout_is("").stderr_is("");
+}
+
+#[test]
+fn restart_gives_the_service_a_new_process_and_leaves_its_dependency() {
+    let stack = Stack::new();
+    stack.berth(&["up", "-q"]).code(0);
+    let before = stack.pids();
+    stack
+        .berth(&["restart", "api"])
+        .code(0)
+        .stderr_has("✓ api ready");
+    let after = stack.pids();
+    assert_eq!(after["db"], before["db"]);
+    assert_ne!(after["api"], before["api"]);
+    assert!(alive(after["api"].unwrap()));
+}

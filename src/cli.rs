@@ -7,6 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod down;
 pub mod ensure;
+pub mod logs;
 pub mod restart;
 pub mod schema;
 pub mod shim;
@@ -47,7 +48,7 @@ impl Failure {
 
 /// Runs berth with the process's arguments; returns the exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(args::rewrite_logs_follow(std::env::args_os().collect())) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -70,6 +71,22 @@ pub fn main() -> i32 {
         } => up::run(&cli.global, services, *no_wait, *timeout),
         Command::Down { services } => down::run(&cli.global, services),
         Command::Status { services } => status::run(&cli.global, services),
+        Command::Logs {
+            services,
+            lines,
+            follow,
+            since,
+            timestamps,
+        } => logs::run(
+            &cli.global,
+            services,
+            &logs::Options {
+                lines: *lines,
+                follow: *follow,
+                since: *since,
+                timestamps: *timestamps,
+            },
+        ),
         Command::Ensure { services, timeout } => ensure::run(&cli.global, services, *timeout),
         Command::Restart { services, timeout } => restart::run(&cli.global, services, *timeout),
         Command::Daemon { action } => daemon::run(&cli.global, action.is_some()),

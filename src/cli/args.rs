@@ -1,6 +1,7 @@
 //! The command line: global flags (valid before or after the subcommand) and subcommands.
 
 use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 const EXAMPLES: &str = "\
@@ -163,6 +164,32 @@ Examples:
         timeout: Option<std::time::Duration>,
     },
 
+    /// Show services' output: the last lines, or follow it
+    #[command(after_help = "\
+With several services, lines are interleaved by time and prefixed with the service's name.
+Lines that berth itself wrote (started, exited, stopping) are marked [berth].
+
+Examples:
+  berth logs api
+  berth logs -f
+  berth logs --since 5m -n 1000 api worker")]
+    Logs {
+        /// Services to show (default: all)
+        services: Vec<String>,
+        /// How many lines
+        #[arg(short = 'n', long = "lines", default_value_t = 100)]
+        lines: usize,
+        /// Keep printing new lines as they come (`-f` after `logs` means this)
+        #[arg(long)]
+        follow: bool,
+        /// Only lines from this long ago on (e.g. 10m)
+        #[arg(long, value_parser = parse_duration)]
+        since: Option<std::time::Duration>,
+        /// Show each line's time
+        #[arg(short, long)]
+        timestamps: bool,
+    },
+
     /// Show each service: state, health, pid, port, uptime, restarts, CPU, memory
     #[command(
         visible_alias = "ps",
@@ -188,4 +215,71 @@ Examples:
     /// Keep one service (started by the daemon; the spec comes as JSON on stdin)
     #[command(hide = true)]
     Shim,
+}
+
+/// `-f` names the config file, except after `logs`, where it means `--follow` (as in docker
+/// compose). Rewrites that one case so the parser sees one meaning per flag.
+pub fn rewrite_logs_follow(args: Vec<OsString>) -> Vec<OsString> {
+    let takes_value = ["-f", "--file", "--profile"];
+    // The subcommand is the first argument that is neither a flag nor a flag's value.
+    let mut at = 1;
+    while let Some(arg) = args.get(at) {
+        let arg = arg.to_string_lossy();
+        if takes_value.contains(&arg.as_ref()) {
+            at += 2;
+        } else if arg.starts_with('-') {
+            at += 1;
+        } else {
+            break;
+        }
+    }
+    if args.get(at).is_none_or(|a| a != "logs") {
+        return args;
+    }
+    args.into_iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            if i > at && arg == "-f" {
+                "--follow".into()
+            } else {
+                arg
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewrite(line: &str) -> String {
+        let args: Vec<OsString> = line.split(' ').map(OsString::from).collect();
+        rewrite_logs_follow(args)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn only_a_dash_f_after_logs_means_follow() {
+        assert_eq!(rewrite("berth logs -f api"), "berth logs --follow api");
+        assert_eq!(
+            rewrite("berth -f x.yaml logs -f"),
+            "berth -f x.yaml logs --follow"
+        );
+        assert_eq!(
+            rewrite("berth --profile logs logs -f"),
+            "berth --profile logs logs --follow"
+        );
+        assert_eq!(rewrite("berth up -f x.yaml"), "berth up -f x.yaml");
+        assert_eq!(rewrite("berth -f logs check"), "berth -f logs check");
+        assert_eq!(rewrite("berth"), "berth");
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

@@ -309,3 +309,65 @@ fn restart_gives_the_service_a_new_process_and_leaves_its_dependency() {
     assert_ne!(after["api"], before["api"]);
     assert!(alive(after["api"].unwrap()));
 }
+
+#[test]
+fn logs_show_the_last_lines_prefix_several_services_and_follow() {
+    let stack = Stack::with(
+        "  ticker:\n    command: [\"sh\", \"-c\", \"i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.02; done\"]\n",
+    );
+    stack.berth(&["up", "-q"]).code(0);
+    wait_until(Duration::from_secs(10), || {
+        let out = stack
+            .berth(&["logs", "ticker", "-n", "1000"])
+            .code(0)
+            .stdout();
+        out.contains("tick 10\n").then_some(())
+    })
+    .expect("ticks in the log");
+    let last = stack.berth(&["logs", "ticker", "-n", "3"]).code(0).stdout();
+    let lines: Vec<&str> = last.lines().collect();
+    assert_eq!(lines.len(), 3, "{last}");
+    assert!(
+        lines.iter().all(|l| l.starts_with("tick ")),
+        "one service: unprefixed\n{last}"
+    );
+
+    let both = stack
+        .berth(&["logs", "db", "ticker", "-n", "50"])
+        .code(0)
+        .stdout();
+    assert!(
+        both.lines()
+            .all(|l| l.starts_with("db     | ") || l.starts_with("ticker | ")),
+        "{both}"
+    );
+    assert!(both.contains("db     | test-service"), "{both}");
+
+    assert_eq!(
+        stack
+            .berth(&["logs", "ticker", "--since", "0s"])
+            .code(0)
+            .stdout()
+            .lines()
+            .count(),
+        0
+    );
+    stack
+        .berth(&["logs", "nope"])
+        .code(2)
+        .stderr_has("no service `nope`");
+
+    // -f after `logs` follows; new ticks arrive.
+    let mut follow = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["logs", "-f", "-n", "0", "ticker"])
+        .current_dir(stack.project.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(follow.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+    assert!(line.starts_with("tick "), "{line:?}");
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+}

@@ -64,6 +64,7 @@ pub fn run(global: &Global, services: &[String]) -> Result<Exit, Failure> {
 /// What the run files say, checked against `/proc`: no health (only the daemon probes).
 fn from_run_files(stack: &Stack) -> StatusResponse {
     let now = now_ms();
+    let snapshot = table::Snapshot::take();
     let services: Vec<ServiceView> = stack
         .services
         .iter()
@@ -98,9 +99,7 @@ fn from_run_files(stack: &Stack) -> StatusResponse {
                     view.pid = Some(main.pid);
                     view.port = port;
                     view.uptime_s = Some(now.saturating_sub(started_at_ms) as f64 / 1000.0);
-                    let mut tree = table::descendants(main.pid);
-                    tree.push(main.pid);
-                    view.rss_bytes = Some(Usage::of(&tree).rss_bytes);
+                    view.rss_bytes = Some(Usage::of_tree(&snapshot, main.pid).rss_bytes);
                 }
                 Some(RunFile {
                     outcome: Outcome::Exited { code, .. },

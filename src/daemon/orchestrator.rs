@@ -293,6 +293,7 @@ impl Orchestrator {
             };
         };
         let now = now_ms();
+        let snapshot = table::Snapshot::take();
         let mut services = Vec::new();
         for service in &stack.services {
             let slot = inner.slots.get(&service.name).cloned();
@@ -335,9 +336,7 @@ impl Orchestrator {
                         view.uptime_s = s
                             .started_at_ms
                             .map(|t| now.saturating_sub(t) as f64 / 1000.0);
-                        let mut tree = table::descendants(main.pid);
-                        tree.push(main.pid);
-                        let usage = Usage::of(&tree);
+                        let usage = Usage::of_tree(&snapshot, main.pid);
                         view.rss_bytes = Some(usage.rss_bytes);
                         let previous = inner.samples.insert(service.name.clone(), (usage, now));
                         view.cpu_percent = Some(match previous {

@@ -89,14 +89,11 @@ fn check(
         ));
     }
     match spec.port {
-        Some(port) => {
-            let tree = table::descendants(shim_pid);
-            match listening_on(&tree, port) {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(format!("nothing of it listens on port {port} yet")),
-                Err(e) => Err(format!("cannot read the socket table: {e}")),
-            }
-        }
+        Some(port) => match listening_on(port, || table::descendants(shim_pid)) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!("nothing of it listens on port {port} yet")),
+            Err(e) => Err(format!("cannot read the socket table: {e}")),
+        },
         None => Ok(()),
     }
 }

@@ -39,9 +39,10 @@ pub fn owners(inodes: &HashSet<u64>) -> HashMap<u64, u32> {
     found
 }
 
-/// Whether any of `pids` listens on TCP `port` (on any address): the default readiness signal
-/// of a service with a port. Reads the socket table, then only these processes' fds.
-pub fn listening_on(pids: &[u32], port: u16) -> std::io::Result<bool> {
+/// Whether a process of `tree` listens on TCP `port` (on any address): the default readiness
+/// signal of a service with a port. Reads the socket table first (cheap); only when something
+/// listens on the port is the tree listed and its fds read.
+pub fn listening_on(port: u16, tree: impl FnOnce() -> Vec<u32>) -> std::io::Result<bool> {
     let inodes: HashSet<u64> = super::socket_table::listeners(false)?
         .into_iter()
         .filter(|l| l.port == port)
@@ -50,9 +51,9 @@ pub fn listening_on(pids: &[u32], port: u16) -> std::io::Result<bool> {
     if inodes.is_empty() {
         return Ok(false);
     }
-    Ok(pids
-        .iter()
-        .any(|&pid| !socket_inodes(pid).is_disjoint(&inodes)))
+    Ok(tree()
+        .into_iter()
+        .any(|pid| !socket_inodes(pid).is_disjoint(&inodes)))
 }
 
 #[cfg(test)]
@@ -79,18 +80,18 @@ mod tests {
     fn a_tree_listens_only_on_the_ports_it_holds() {
         let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = held.local_addr().unwrap().port();
-        let me = [std::process::id()];
-        assert!(listening_on(&me, port).unwrap());
+        let me = || vec![std::process::id()];
+        assert!(listening_on(port, me).unwrap());
         let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let other_port = other.local_addr().unwrap().port();
         drop(other);
-        assert!(!listening_on(&me, other_port).unwrap());
+        assert!(!listening_on(other_port, me).unwrap());
         // A process that does not hold the socket is not listening on it.
         let mut sleeper = std::process::Command::new("sleep")
             .arg("30")
             .spawn()
             .unwrap();
-        assert!(!listening_on(&[sleeper.id()], port).unwrap());
+        assert!(!listening_on(port, || vec![sleeper.id()]).unwrap());
         sleeper.kill().unwrap();
         sleeper.wait().unwrap();
     }

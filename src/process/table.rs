@@ -43,35 +43,53 @@ fn parse_stat(text: &str) -> Option<Stat> {
     })
 }
 
-/// Every live process's parent, from one scan of `/proc`.
-fn parents() -> HashMap<u32, u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return HashMap::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            stat(pid)
-                .ok()
-                .filter(|s| s.state != 'Z')
-                .map(|s| (pid, s.ppid))
-        })
-        .collect()
+/// The process table read once: answer many questions about trees from one scan of `/proc`
+/// instead of one scan per question.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    stats: HashMap<u32, Stat>,
 }
 
-/// Every live descendant of `root` (children, their children, …), zombies excluded.
-pub fn descendants(root: u32) -> Vec<u32> {
-    let parents = parents();
-    let mut out = Vec::new();
-    let mut frontier = vec![root];
-    while let Some(parent) = frontier.pop() {
-        for (&pid, &ppid) in &parents {
-            if ppid == parent && !out.contains(&pid) {
-                out.push(pid);
-                frontier.push(pid);
+impl Snapshot {
+    /// Every live (non-zombie) process.
+    pub fn take() -> Snapshot {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Snapshot::default();
+        };
+        let stats = dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter_map(|pid| stat(pid).ok().filter(|s| s.state != 'Z').map(|s| (pid, s)))
+            .collect();
+        Snapshot { stats }
+    }
+
+    pub fn stat(&self, pid: u32) -> Option<&Stat> {
+        self.stats.get(&pid)
+    }
+
+    /// Every live descendant of `root` (children, their children, …).
+    pub fn descendants(&self, root: u32) -> Vec<u32> {
+        let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+        for (&pid, s) in &self.stats {
+            children.entry(s.ppid).or_default().push(pid);
+        }
+        let mut out = Vec::new();
+        let mut frontier = vec![root];
+        while let Some(parent) = frontier.pop() {
+            for &child in children.get(&parent).map(Vec::as_slice).unwrap_or(&[]) {
+                if !out.contains(&child) {
+                    out.push(child);
+                    frontier.push(child);
+                }
             }
         }
+        out
     }
-    out
+}
+
+/// Every live descendant of `root`, from a fresh scan.
+pub fn descendants(root: u32) -> Vec<u32> {
+    Snapshot::take().descendants(root)
 }
 
 #[cfg(test)]

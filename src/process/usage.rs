@@ -13,13 +13,22 @@ pub struct Usage {
 impl Usage {
     /// Sums `pids` (processes that vanished meanwhile count as nothing).
     pub fn of(pids: &[u32]) -> Usage {
+        Usage::sum(pids.iter().filter_map(|&pid| table::stat(pid).ok()))
+    }
+
+    /// `root` and its descendants, as `snapshot` saw them.
+    pub fn of_tree(snapshot: &table::Snapshot, root: u32) -> Usage {
+        let mut tree = snapshot.descendants(root);
+        tree.push(root);
+        Usage::sum(tree.iter().filter_map(|pid| snapshot.stat(*pid).copied()))
+    }
+
+    fn sum(stats: impl Iterator<Item = table::Stat>) -> Usage {
         let page = rustix::param::page_size() as u64;
-        pids.iter()
-            .filter_map(|&pid| table::stat(pid).ok())
-            .fold(Usage::default(), |u, s| Usage {
-                cpu_ticks: u.cpu_ticks + s.cpu_ticks,
-                rss_bytes: u.rss_bytes + s.rss_pages * page,
-            })
+        stats.fold(Usage::default(), |u, s| Usage {
+            cpu_ticks: u.cpu_ticks + s.cpu_ticks,
+            rss_bytes: u.rss_bytes + s.rss_pages * page,
+        })
     }
 }
 

@@ -69,7 +69,11 @@ pub fn main() -> i32 {
             no_wait,
             timeout,
         } => up::run(&cli.global, services, *no_wait, *timeout),
-        Command::Down { services } => down::run(&cli.global, services),
+        Command::Down {
+            services,
+            timeout,
+            force,
+        } => down::run(&cli.global, services, *timeout, *force),
         Command::Status { services } => status::run(&cli.global, services),
         Command::Logs {
             services,

@@ -7,5 +7,6 @@
 
 pub mod keeper;
 pub mod spec;
+pub mod stop;
 
 pub use spec::ShimSpec;

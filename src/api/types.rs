@@ -19,6 +19,9 @@ pub struct UpRequest {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DownRequest {
     pub services: Vec<String>,
+    /// Overrides every `stop_timeout`; zero means SIGKILL at once.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
 }
 
 /// What `up` is bringing up, in start order.

@@ -129,10 +129,17 @@ its stop_timeout; nothing it started stays alive.
 
 Examples:
   berth down
-  berth down db")]
+  berth down db
+  berth down --timeout 2s")]
     Down {
         /// Services to stop (with their dependents)
         services: Vec<String>,
+        /// Use this stop timeout for every service instead of its own (e.g. 2s)
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
+        /// SIGKILL at once, no graceful stop
+        #[arg(long, conflicts_with = "timeout")]
+        force: bool,
     },
 
     /// Make sure services are up, for scripts and tools: silent, exit 0 once ready

@@ -12,15 +12,20 @@ use crate::daemon::supervisor::wait_gone;
 use crate::stack::Stack;
 use crate::stack::graph::Graph;
 use crate::state::run_file::RunFile;
-use rustix::process::Signal;
 use std::time::Duration;
 
 /// Long enough for any stop timeout; the shims enforce the real ones.
 const DOWN_TIMEOUT: Duration = Duration::from_secs(3600);
 
-pub fn run(global: &Global, services: &[String]) -> Result<Exit, Failure> {
+pub fn run(
+    global: &Global,
+    services: &[String],
+    timeout: Option<Duration>,
+    force: bool,
+) -> Result<Exit, Failure> {
     let stack = load_with_services(global, services)?;
-    let stopped = stop(&stack, services)?;
+    let timeout = if force { Some(Duration::ZERO) } else { timeout };
+    let stopped = stop(&stack, services, timeout)?;
     if !global.quiet {
         if stopped.is_empty() {
             eprintln!("nothing was running");
@@ -42,11 +47,17 @@ pub fn run(global: &Global, services: &[String]) -> Result<Exit, Failure> {
 }
 
 /// Stops `services` and their dependents (all when empty), through the daemon if one runs,
-/// else through the shims directly. Returns what was stopped, in stop order.
-pub fn stop(stack: &Stack, services: &[String]) -> Result<Vec<String>, Failure> {
+/// else through the shims directly; `timeout` overrides every stop timeout (zero: SIGKILL at
+/// once). Returns what was stopped, in stop order.
+pub fn stop(
+    stack: &Stack,
+    services: &[String],
+    timeout: Option<Duration>,
+) -> Result<Vec<String>, Failure> {
     let paths = Paths::new(&stack.state_dir);
     let request = DownRequest {
         services: services.to_vec(),
+        timeout_ms: timeout.map(|t| t.as_millis() as u64),
     };
     match call::<_, UpResponse>(
         &paths.socket,
@@ -56,14 +67,14 @@ pub fn stop(stack: &Stack, services: &[String]) -> Result<Vec<String>, Failure> 
         DOWN_TIMEOUT,
     ) {
         Ok(stopped) => Ok(stopped.services),
-        Err(ClientError::NotRunning) => Ok(stop_without_daemon(stack, services)),
+        Err(ClientError::NotRunning) => Ok(stop_without_daemon(stack, services, timeout)),
         Err(e) => Err(super::daemon_failure(e)),
     }
 }
 
 /// With no daemon (killed, or stopped with `daemon stop`), the services' shims still run:
 /// each is asked to stop its service, dependents first, and waited for.
-fn stop_without_daemon(stack: &Stack, names: &[String]) -> Vec<String> {
+fn stop_without_daemon(stack: &Stack, names: &[String], timeout: Option<Duration>) -> Vec<String> {
     let graph = Graph::new(&stack.services);
     let targets: Vec<&str> = if names.is_empty() {
         graph.levels().into_iter().flatten().collect()
@@ -73,11 +84,12 @@ fn stop_without_daemon(stack: &Stack, names: &[String]) -> Vec<String> {
     };
     let mut stopped = Vec::new();
     for name in targets.into_iter().rev() {
-        let record: Option<RunFile> = std::fs::read(run_file_path(stack, name))
+        let run_file = run_file_path(stack, name);
+        let record: Option<RunFile> = std::fs::read(&run_file)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
         if let Some(record) = record
-            && record.shim.signal(Signal::TERM).unwrap_or(false)
+            && crate::shim::stop::request(&run_file, record.shim, timeout).unwrap_or(false)
         {
             wait_gone(record.shim);
             stopped.push(name.to_string());

@@ -38,7 +38,7 @@ pub fn run(
             .collect()
     })
     .unwrap_or_default();
-    super::down::stop(&stack, services)?;
+    super::down::stop(&stack, services, None)?;
     let again: Vec<String> = if services.is_empty() {
         Vec::new()
     } else {

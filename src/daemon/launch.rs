@@ -87,10 +87,15 @@ pub fn spawn_shim(berth: &Path, spec: &ShimSpec) -> io::Result<Child> {
     if let Some(dir) = spec.run_file.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    // A run file from an earlier instance must not be taken for this one's.
-    match std::fs::remove_file(&spec.run_file) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
+    // A run file (or stop request) from an earlier instance must not be taken for this one's.
+    for stale in [
+        spec.run_file.clone(),
+        crate::shim::stop::path(&spec.run_file),
+    ] {
+        match std::fs::remove_file(&stale) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
     }
     let mut child = Command::new(berth)
         .arg("shim")

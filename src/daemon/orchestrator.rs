@@ -98,6 +98,26 @@ impl Orchestrator {
         {
             let mut inner = self.lock();
             inner.stack = Some(Arc::clone(&stack));
+            // Services no longer in the config are stopped.
+            let removed: Vec<String> = inner
+                .slots
+                .keys()
+                .filter(|name| stack.service(name).is_none())
+                .cloned()
+                .collect();
+            let mut retired = Vec::new();
+            for name in removed {
+                if let Some(Slot::Started { supervisor, .. }) = inner.slots.remove(&name) {
+                    retired.push(supervisor);
+                }
+            }
+            if !retired.is_empty() {
+                std::thread::spawn(move || {
+                    for supervisor in retired {
+                        supervisor.stop();
+                    }
+                });
+            }
             for name in &wanted {
                 let definition = stack.service(name).expect("in the stack");
                 let keep = matches!(
@@ -225,7 +245,7 @@ impl Orchestrator {
 
     /// Stops the named services and everything that depends on them (all when empty),
     /// dependents first, each group in parallel. Returns what was stopped.
-    pub fn down(&self, names: &[String]) -> Result<Vec<String>, String> {
+    pub fn down(&self, names: &[String], timeout: Option<Duration>) -> Result<Vec<String>, String> {
         let (order, supervisors) = {
             let mut inner = self.lock();
             let Some(stack) = inner.stack.clone() else {
@@ -271,7 +291,7 @@ impl Orchestrator {
                 .collect();
             std::thread::scope(|scope| {
                 for (_, supervisor) in &group {
-                    scope.spawn(|| supervisor.stop());
+                    scope.spawn(|| supervisor.stop_within(timeout));
                 }
             });
             stopped.extend(group.into_iter().map(|(name, _)| name));

@@ -156,7 +156,8 @@ async fn down(State(app): State<App>, body: Result<Json<DownRequest>, JsonReject
         Err(rejection) => return error(StatusCode::BAD_REQUEST, rejection.body_text()),
     };
     let orchestrator = Arc::clone(&app.orchestrator);
-    match blocking(move || orchestrator.down(&request.services)).await {
+    let timeout = request.timeout_ms.map(std::time::Duration::from_millis);
+    match blocking(move || orchestrator.down(&request.services, timeout)).await {
         Ok(Ok(services)) => Json(UpResponse { services }).into_response(),
         Ok(Err(message)) => error(StatusCode::BAD_REQUEST, message),
         Err(response) => response,

@@ -89,6 +89,8 @@ struct Shared {
     status: Mutex<ServiceStatus>,
     changed: Condvar,
     stop: AtomicBool,
+    /// A stop timeout overriding the service's (`down --timeout`, or zero for `--force`).
+    stop_timeout: Mutex<Option<Duration>>,
     wake: UnixStream,
 }
 
@@ -122,6 +124,7 @@ impl Supervisor {
             }),
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
+            stop_timeout: Mutex::new(None),
             wake,
         });
         let thread_shared = Arc::clone(&shared);
@@ -168,6 +171,16 @@ impl Supervisor {
     /// Stops the service (its shim applies the stop signal or command, then SIGKILL after the
     /// stop timeout) and waits until nothing of it runs.
     pub fn stop(&self) -> ServiceStatus {
+        self.stop_within(None)
+    }
+
+    /// Stops the service with `timeout` instead of its own stop timeout (zero: SIGKILL at once).
+    pub fn stop_within(&self, timeout: Option<Duration>) -> ServiceStatus {
+        *self
+            .shared
+            .stop_timeout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = timeout;
         self.shared.stop.store(true, Ordering::SeqCst);
         let _ = (&self.shared.wake).write_all(b"s");
         let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -303,7 +316,7 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
                 watch(service, &spec, &mut shim, shared, wake, &port_of)
             }
             Readiness::Cancelled => {
-                stop_shim(&mut shim, shared);
+                stop_shim(&mut shim, shared, &spec.run_file);
                 RunEnd::Stopped
             }
             Readiness::FailedToStart(error) => {
@@ -315,7 +328,7 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
                 ended(&outcome)
             }
             Readiness::TimedOut(why) => {
-                stop_shim(&mut shim, shared);
+                stop_shim(&mut shim, shared, &spec.run_file);
                 RunEnd::Failed(format!(
                     "not ready within {}: {why}",
                     crate::config::units::format_duration(service.start_timeout)
@@ -416,7 +429,7 @@ fn watch(
         let shim_exited = !fds[0].revents().is_empty();
         drain(wake);
         if shared.stopping() {
-            stop_shim(shim, shared);
+            stop_shim(shim, shared, &spec.run_file);
             return RunEnd::Stopped;
         }
         if shim_exited {
@@ -439,7 +452,7 @@ fn watch(
                     shared.update(|s| s.reason = Some(why.clone()));
                     if failures >= health.retries {
                         shared.update(|s| s.health = HealthState::Unhealthy);
-                        stop_shim(shim, shared);
+                        stop_shim(shim, shared, &spec.run_file);
                         return RunEnd::Ended {
                             ending: Ending::Unhealthy,
                             code: None,
@@ -479,10 +492,14 @@ fn ended(outcome: &Outcome) -> RunEnd {
 }
 
 /// Asks the shim to stop the service and waits until it has (the shim enforces the timeout).
-fn stop_shim(shim: &mut Keeper, shared: &Shared) {
+fn stop_shim(shim: &mut Keeper, shared: &Shared, run_file: &std::path::Path) {
     shared.update(|s| s.state = ServiceState::Stopping);
+    let timeout = *shared
+        .stop_timeout
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if let Ok(id) = ProcessId::of(shim.pid()) {
-        let _ = id.signal(rustix::process::Signal::TERM);
+        let _ = crate::shim::stop::request(run_file, id, timeout);
     }
     shim.wait();
 }

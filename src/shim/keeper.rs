@@ -298,7 +298,13 @@ impl Keeper<'_> {
     /// The stop command, or the stop signal to the service's group; SIGKILL after the timeout.
     fn begin_stop(&mut self) -> io::Result<()> {
         self.stop_requested = true;
-        self.kill_at = Some(Instant::now() + self.spec.stop_timeout);
+        let timeout =
+            super::stop::take_override(&self.spec.run_file).unwrap_or(self.spec.stop_timeout);
+        self.kill_at = Some(Instant::now() + timeout);
+        if timeout.is_zero() {
+            // `down --force`: no grace.
+            return self.kill_everything();
+        }
         if self.status.is_some() {
             return Ok(());
         }

@@ -371,3 +371,44 @@ fn logs_show_the_last_lines_prefix_several_services_and_follow() {
     follow.kill().unwrap();
     follow.wait().unwrap();
 }
+
+#[test]
+fn down_timeout_and_force_override_a_long_stop_timeout() {
+    let service = test_service().display().to_string();
+    for flags in [&["--timeout", "300ms"][..], &["--force"][..]] {
+        let stubborn = free_port();
+        let stack = Stack::with(&format!(
+            "  stubborn:\n    command: [\"{service}\", \"--ignore-term\"]\n    port: {stubborn}\n    stop_timeout: 30s\n"
+        ));
+        stack.berth(&["up", "-q"]).code(0);
+        let pid = stack.pids()["stubborn"].unwrap();
+        let started = std::time::Instant::now();
+        let mut args = vec!["down", "stubborn"];
+        args.extend_from_slice(flags);
+        stack.berth(&args).code(0);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{flags:?} took {:?}",
+            started.elapsed()
+        );
+        assert!(!alive(pid));
+        // The rest of the stack is untouched.
+        assert!(stack.pids()["db"].is_some_and(alive));
+    }
+}
+
+#[test]
+fn up_stops_services_removed_from_the_config() {
+    let service = test_service().display().to_string();
+    let stack = Stack::with(&format!(
+        "  extra:\n    command: [\"{service}\", \"--no-listen\"]\n"
+    ));
+    stack.berth(&["up", "-q"]).code(0);
+    let extra = stack.pids()["extra"].unwrap();
+    let config = std::fs::read_to_string(stack.project.path().join("berth.yaml")).unwrap();
+    let without: String = config.split("  extra:").next().unwrap().to_string();
+    stack.project.write("berth.yaml", &without);
+    stack.berth(&["up", "-q"]).code(0);
+    wait_until(Duration::from_secs(10), || (!alive(extra)).then_some(()))
+        .expect("removed service stopped");
+}

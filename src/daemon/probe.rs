@@ -6,7 +6,7 @@ use crate::stack::health::{Health, Probe};
 use crate::stack::ranges::RangeList;
 use crate::timeout::timespec;
 use rustix::event::{PollFd, PollFlags, poll};
-use rustix::process::{Pid, PidfdFlags, Signal, kill_process_group, pidfd_open};
+use rustix::process::{PidfdFlags, Signal, kill_process_group, pidfd_open};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::process::CommandExt;
@@ -117,7 +117,7 @@ pub fn exec(argv: &[String], env: &[(String, String)], cwd: &Path, timeout: Dura
     let mut child = command
         .spawn()
         .map_err(|e| format!("cannot run `{}`: {e}", argv.join(" ")))?;
-    let pid = Pid::from_raw(child.id() as i32).ok_or("no pid")?;
+    let pid = crate::process::pid(child.id()).ok_or("no pid")?;
     let pidfd = pidfd_open(pid, PidfdFlags::empty()).map_err(|e| e.to_string())?;
     // A pidfd becomes readable when the process exits.
     let wait = timespec(timeout);

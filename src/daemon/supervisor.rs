@@ -14,7 +14,7 @@ use crate::stack::Stack;
 use crate::state::run_file::{Outcome, RunFile};
 use crate::timeout::timespec;
 use rustix::event::{PollFd, PollFlags, poll};
-use rustix::process::{Pid, PidfdFlags, pidfd_open};
+use rustix::process::{PidfdFlags, pidfd_open};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
@@ -219,7 +219,7 @@ impl Keeper {
 
 /// Blocks until process `id` has ended.
 pub fn wait_gone(id: ProcessId) {
-    let fd = Pid::from_raw(id.pid as i32).and_then(|pid| pidfd_open(pid, PidfdFlags::empty()).ok());
+    let fd = crate::process::pid(id.pid).and_then(|pid| pidfd_open(pid, PidfdFlags::empty()).ok());
     match fd {
         Some(fd) if id.is_alive() => {
             while let Err(rustix::io::Errno::INTR) =
@@ -408,7 +408,7 @@ fn watch(
     port_of: &dyn Fn(&str) -> Option<u16>,
 ) -> RunEnd {
     let Some(pidfd) =
-        Pid::from_raw(shim.pid() as i32).and_then(|pid| pidfd_open(pid, PidfdFlags::empty()).ok())
+        crate::process::pid(shim.pid()).and_then(|pid| pidfd_open(pid, PidfdFlags::empty()).ok())
     else {
         shim.wait();
         return ended_from_file(spec);

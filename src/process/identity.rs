@@ -2,7 +2,7 @@
 //! share a pid over time never share both.
 
 use super::table;
-use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+use rustix::process::{PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 use serde::{Deserialize, Serialize};
 use std::io;
 
@@ -32,7 +32,7 @@ impl ProcessId {
     /// The pidfd is opened first and the start time checked after, so the pid cannot be
     /// reused between the check and the signal. Returns whether the signal was sent.
     pub fn signal(&self, signal: Signal) -> io::Result<bool> {
-        let Some(pid) = Pid::from_raw(self.pid as i32) else {
+        let Some(pid) = super::pid(self.pid) else {
             return Ok(false);
         };
         let fd = match pidfd_open(pid, PidfdFlags::empty()) {
@@ -66,6 +66,15 @@ mod tests {
         assert!(!impostor.is_alive());
         // A signal to a pid whose start time does not match is not sent.
         assert!(!impostor.signal(Signal::TERM).unwrap());
+    }
+
+    #[test]
+    fn a_pid_no_process_can_have_is_refused_not_a_panic() {
+        for pid in [0, u32::MAX, i32::MAX as u32 + 1] {
+            let bogus = ProcessId { pid, start_time: 1 };
+            assert!(!bogus.is_alive());
+            assert!(!bogus.signal(Signal::KILL).unwrap());
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::state::run_file::{Outcome, RunFile};
 use crate::state::write_atomic;
 use crate::timeout::timespec;
 use rustix::event::{PollFd, PollFlags, poll};
-use rustix::process::{Pid, Signal, WaitOptions, WaitStatus};
+use rustix::process::{Signal, WaitOptions, WaitStatus};
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -392,7 +392,7 @@ impl Keeper<'_> {
     }
 
     fn signal_group(&self, signal: i32) {
-        if let (Some(pgid), Some(signal)) = (Pid::from_raw(self.main.pid as i32), signal_of(signal))
+        if let (Some(pgid), Some(signal)) = (crate::process::pid(self.main.pid), signal_of(signal))
         {
             let _ = rustix::process::kill_process_group(pgid, signal);
         }

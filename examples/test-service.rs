@@ -10,6 +10,7 @@
 //!   --escape               the grandchildren leave the process group (setsid)
 //!   --flood N              write N numbered lines to stdout at once (`line 000001` …)
 //!   --no-listen            do not listen at all (a worker)
+//!   --notify               send READY=1 to $NOTIFY_SOCKET once listening (or started)
 //!   --sleep                (internal) be a grandchild: sleep forever
 
 use std::io::{BufRead, BufReader, Write};
@@ -83,7 +84,13 @@ fn main() {
     if let Some(ms) = value(&args, "--slow-start") {
         std::thread::sleep(Duration::from_millis(ms));
     }
+    let notify = || {
+        if flag(&args, "--notify") {
+            notify_ready();
+        }
+    };
     if flag(&args, "--no-listen") {
+        notify();
         loop {
             std::thread::sleep(Duration::from_secs(3600));
         }
@@ -91,6 +98,7 @@ fn main() {
     let port = std::env::var("PORT").expect("PORT is set");
     let listener = TcpListener::bind(format!("127.0.0.1:{port}")).expect("bind");
     println!("listening on {port}");
+    notify();
     for stream in listener.incoming().flatten() {
         std::thread::spawn(move || {
             let mut request = String::new();
@@ -109,4 +117,22 @@ fn main() {
             );
         });
     }
+}
+
+/// sd_notify: `READY=1` to the datagram socket named by `NOTIFY_SOCKET` (`@` = abstract).
+fn notify_ready() {
+    use std::os::linux::net::SocketAddrExt;
+    let Ok(target) = std::env::var("NOTIFY_SOCKET") else {
+        eprintln!("no NOTIFY_SOCKET");
+        return;
+    };
+    let address = match target.strip_prefix('@') {
+        Some(name) => std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()),
+        None => std::os::unix::net::SocketAddr::from_pathname(&target),
+    }
+    .unwrap();
+    let socket = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    socket
+        .send_to_addr(b"READY=1\nSTATUS=serving\n", &address)
+        .unwrap();
 }

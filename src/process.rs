@@ -15,3 +15,25 @@ pub fn pid(number: u32) -> Option<rustix::process::Pid> {
         .ok()
         .and_then(rustix::process::Pid::from_raw)
 }
+
+/// Closes every descriptor above stderr that this process inherited: a daemon or keeper
+/// must not hold a pipe its caller's caller leaked to it (that would keep, say, the output
+/// of `out=$(berth up)` open). Call first thing, before opening anything.
+pub fn close_inherited_fds() {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    // Collected first, and the listing's own descriptor (closed with it) skipped below.
+    let fds: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // A descriptor that no longer exists (the listing's) answers EBADF and is skipped.
+        // SAFETY: called before this process opens anything, so nothing owns these.
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        if rustix::io::fcntl_getfd(borrowed).is_ok() {
+            unsafe { rustix::io::close(fd) };
+        }
+    }
+}

@@ -56,6 +56,7 @@ pub fn run(global: &Global, stop: bool) -> Result<Exit, Failure> {
     }
     let berth = std::env::current_exe()
         .map_err(|e| Failure::usage(format!("cannot find the berth binary: {e}")))?;
+    crate::process::close_inherited_fds();
     server::run(&paths, berth).map_err(|message| Failure {
         exit: Exit::Failed,
         message,

@@ -7,6 +7,7 @@ use crate::shim::{ShimSpec, keeper};
 use std::io::Read;
 
 pub fn run() -> Result<Exit, Failure> {
+    crate::process::close_inherited_fds();
     let mut input = String::new();
     std::io::stdin()
         .read_to_string(&mut input)

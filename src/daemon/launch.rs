@@ -78,6 +78,7 @@ pub fn shim_spec(
             .command
             .as_ref()
             .map(|c| ServiceCommand::Shell(c.clone()).argv(port_of)),
+        notify: service.notify,
     }
 }
 

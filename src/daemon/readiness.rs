@@ -46,11 +46,12 @@ pub fn wait(
         let record: Option<RunFile> = std::fs::read(&spec.run_file)
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let notified = record.as_ref().is_some_and(|r| r.ready);
         match record.map(|r| r.outcome) {
             Some(Outcome::FailedToStart { error }) => return Readiness::FailedToStart(error),
             Some(outcome @ Outcome::Exited { .. }) => return Readiness::Exited(outcome),
             Some(Outcome::Running | Outcome::Stopping) => {
-                match check(service, spec, shim_pid, &mut log, port_of) {
+                match check(service, spec, shim_pid, notified, &mut log, port_of) {
                     Ok(()) => return Readiness::Ready,
                     Err(reason) => why = reason,
                 }
@@ -71,6 +72,7 @@ fn check(
     service: &Service,
     spec: &ShimSpec,
     shim_pid: u32,
+    notified: bool,
     log: &mut LogScan,
     port_of: &dyn Fn(&str) -> Option<u16>,
 ) -> Result<(), String> {
@@ -79,8 +81,14 @@ fn check(
     {
         return Ok(());
     }
+    if service.notify && notified {
+        return Ok(());
+    }
     if let Some(health) = &service.health {
         return probe::check(health, port_of, &spec.env, &spec.cwd);
+    }
+    if service.notify {
+        return Err("it has not sent READY=1 to NOTIFY_SOCKET yet".to_string());
     }
     if service.ready_log.is_some() {
         return Err(format!(

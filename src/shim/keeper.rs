@@ -43,16 +43,27 @@ pub fn run(spec: &ShimSpec) -> io::Result<()> {
         log: spec.log.clone(),
         started_at_ms: now_ms(),
         outcome: Outcome::Running,
+        ready: false,
+    };
+    let notify = if spec.notify {
+        Some(NotifySocket::bind(me.pid)?)
+    } else {
+        None
     };
 
     let (out_read, out_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let (err_read, err_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    let spawned = service_command(spec)
+    let mut command = service_command(spec);
+    if let Some(n) = &notify {
+        command.env("NOTIFY_SOCKET", n.address());
+    }
+    let spawned = command
         .stdout(Stdio::from(out_write))
         .stderr(Stdio::from(err_write))
         .spawn();
-    // The command (and with it our copies of the pipes' write ends) is gone here, so the
-    // pipes reach end-of-file once the service and everything it forked have closed them.
+    // Dropping the command closes our copies of the pipes' write ends, so the pipes reach
+    // end-of-file once the service and everything it forked have closed theirs.
+    drop(command);
     let child = match spawned {
         Ok(child) => child,
         Err(e) => {
@@ -71,6 +82,8 @@ pub fn run(spec: &ShimSpec) -> io::Result<()> {
         spec,
         me,
         main,
+        record,
+        notify,
         log,
         status: None,
         stop_requested: false,
@@ -90,6 +103,7 @@ pub fn run(spec: &ShimSpec) -> io::Result<()> {
         _ => "ended".to_string(),
     };
     keeper.log.line(Stream::Berth, note.as_bytes())?;
+    let mut record = keeper.record;
     record.outcome = Outcome::Exited {
         code,
         signal,
@@ -161,6 +175,9 @@ struct Keeper<'a> {
     spec: &'a ShimSpec,
     me: ProcessId,
     main: ProcessId,
+    /// What the run file says; saved again when the service reports itself ready.
+    record: RunFile,
+    notify: Option<NotifySocket>,
     log: LogWriter,
     status: Option<WaitStatus>,
     stop_requested: bool,
@@ -223,6 +240,9 @@ impl Keeper<'_> {
             };
             let timeout = timespec(timeout);
             let mut fds: Vec<PollFd> = vec![PollFd::new(&signals.wake, PollFlags::IN)];
+            if let Some(n) = &self.notify {
+                fds.push(PollFd::new(&n.socket, PollFlags::IN));
+            }
             fds.extend(
                 outputs
                     .iter()
@@ -246,6 +266,7 @@ impl Keeper<'_> {
                 self.reap();
                 may_be_done = true;
             }
+            self.read_notifications()?;
             if !pipes_open {
                 // Nothing to poll but the signals: a leftover that closed its output still
                 // keeps the shim; the timeout above brings the loop round again.
@@ -282,6 +303,20 @@ impl Keeper<'_> {
             Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Takes `READY=1` from the service's notifications (sd_notify) and records it once.
+    fn read_notifications(&mut self) -> io::Result<()> {
+        let Some(n) = &self.notify else {
+            return Ok(());
+        };
+        if !n.ready_sent() || self.record.ready {
+            return Ok(());
+        }
+        self.record.ready = true;
+        self.log
+            .line(Stream::Berth, b"ready (READY=1 through NOTIFY_SOCKET)")?;
+        save(self.spec, &self.record)
     }
 
     /// Collects every ended child: the service's main process, and orphans reparented to us.
@@ -408,4 +443,38 @@ fn signal_pid(pid: u32, signal: i32) {
 
 fn signal_of(number: i32) -> Option<Signal> {
     Signal::from_named_raw(number)
+}
+
+/// The datagram socket a `notify: true` service reports to, in the abstract namespace (no
+/// file to clean up, no path-length limit): `NOTIFY_SOCKET=@berth-notify/<shim pid>`.
+struct NotifySocket {
+    socket: std::os::unix::net::UnixDatagram,
+    name: String,
+}
+
+impl NotifySocket {
+    fn bind(shim_pid: u32) -> io::Result<NotifySocket> {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("berth-notify/{shim_pid}");
+        let address = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+        let socket = std::os::unix::net::UnixDatagram::bind_addr(&address)?;
+        socket.set_nonblocking(true)?;
+        Ok(NotifySocket { socket, name })
+    }
+
+    fn address(&self) -> String {
+        format!("@{}", self.name)
+    }
+
+    /// Reads every waiting message; whether one of them said `READY=1`.
+    fn ready_sent(&self) -> bool {
+        let mut buf = [0u8; 4096];
+        let mut ready = false;
+        while let Ok(n) = self.socket.recv(&mut buf) {
+            ready |= String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .any(|l| l.trim() == "READY=1");
+        }
+        ready
+    }
 }

@@ -24,4 +24,7 @@ pub struct ShimSpec {
     pub stop_timeout: Duration,
     /// Run instead of sending `stop_signal`.
     pub stop_command: Option<Vec<String>>,
+    /// Give the service a `NOTIFY_SOCKET` and record its `READY=1`.
+    #[serde(default)]
+    pub notify: bool,
 }

@@ -21,6 +21,9 @@ pub struct RunFile {
     /// Milliseconds since the Unix epoch.
     pub started_at_ms: u64,
     pub outcome: Outcome,
+    /// The service said `READY=1` through `NOTIFY_SOCKET` (services with `notify: true`).
+    #[serde(default)]
+    pub ready: bool,
 }
 
 /// Where the service is in its life, as the shim sees it.

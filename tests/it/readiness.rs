@@ -151,3 +151,36 @@ fn a_command_that_cannot_run_fails_to_start() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_notify_service_is_ready_when_it_says_so() {
+    let port = free_port();
+    let l = launch(
+        &format!(
+            "  api:\n    command: TEST_SERVICE --slow-start 200 --notify\n    port: {port}\n    notify: true\n"
+        ),
+        "api",
+    );
+    assert_eq!(l.readiness, Readiness::Ready);
+    assert!(l.took >= Duration::from_millis(200));
+    let log = std::fs::read_to_string(l.stack.state_dir.join("logs/api.log")).unwrap();
+    assert!(
+        log.contains("berth ready (READY=1 through NOTIFY_SOCKET)"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_notify_service_that_never_says_so_times_out() {
+    let port = free_port();
+    let l = launch(
+        &format!(
+            "  api:\n    command: TEST_SERVICE\n    port: {port}\n    notify: true\n    start_timeout: 300ms\n"
+        ),
+        "api",
+    );
+    assert_eq!(
+        l.readiness,
+        Readiness::TimedOut("it has not sent READY=1 to NOTIFY_SOCKET yet".into())
+    );
+}

@@ -41,6 +41,7 @@ impl Kept {
             stop_signal: Signal::TERM,
             stop_timeout: Duration::from_secs(10),
             stop_command: None,
+            notify: false,
         };
         tune(&mut spec);
         let mut shim = Command::new(env!("CARGO_BIN_EXE_berth"))
@@ -355,4 +356,29 @@ fn a_stop_command_runs_instead_of_the_signal() {
         other => panic!("{other:?}"),
     }
     assert!(log.contains("stopping: running `sh -c kill -INT"), "{log}");
+}
+
+#[test]
+fn the_shim_holds_no_descriptor_its_caller_leaked() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    // Without close-on-exec: every child of this test process inherits it.
+    let (_read, write) = rustix::pipe::pipe().unwrap();
+    let pipe = std::fs::metadata(format!("/proc/self/fd/{}", write.as_raw_fd()))
+        .unwrap()
+        .ino();
+    let kept = Kept::start(&["--no-listen"], |_| {});
+    kept.main();
+    let held = std::fs::read_dir(format!("/proc/{}/fd", kept.shim.id()))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .ok()
+                .and_then(|e| std::fs::metadata(e.path()).ok())
+                .is_some_and(|m| m.ino() == pipe)
+        })
+        .count();
+    kept.stop();
+    kept.finish();
+    assert_eq!(held, 0, "the shim kept a descriptor it inherited");
 }

@@ -11,6 +11,8 @@
 //!   --flood N              write N numbered lines to stdout at once (`line 000001` …)
 //!   --no-listen            do not listen at all (a worker)
 //!   --notify               send READY=1 to $NOTIFY_SOCKET once listening (or started)
+//!   --daemonize PIDFILE    start a copy of itself in a new session, write its pid to
+//!                          PIDFILE, and exit 0 (as `nginx` or `memcached -d` do)
 //!   --sleep                (internal) be a grandchild: sleep forever
 
 use std::io::{BufRead, BufReader, Write};
@@ -42,6 +44,26 @@ fn main() {
         loop {
             std::thread::sleep(Duration::from_secs(3600));
         }
+    }
+    if let Some(i) = args.iter().position(|a| a == "--daemonize") {
+        let pidfile = args.get(i + 1).expect("--daemonize PIDFILE").clone();
+        let mut rest = args.clone();
+        rest.drain(i..i + 2);
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args(&rest).stdin(std::process::Stdio::null());
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setsid is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                rustix::process::setsid()?;
+                Ok(())
+            });
+        }
+        #[allow(clippy::zombie_processes)]
+        let daemon = cmd.spawn().unwrap();
+        std::fs::write(&pidfile, daemon.id().to_string()).unwrap();
+        println!("daemonized as {}", daemon.id());
+        std::process::exit(0);
     }
     println!("test-service {} starting", std::process::id());
     for _ in 0..value(&args, "--grandchildren").unwrap_or(0) {

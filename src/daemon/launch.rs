@@ -54,6 +54,11 @@ pub fn shim_spec(
 ) -> ShimSpec {
     let dir = stack.file.parent().unwrap_or(Path::new("/"));
     let cwd = service.cwd.render(port_of);
+    let cwd = if cwd.is_empty() {
+        dir.to_path_buf()
+    } else {
+        dir.join(cwd)
+    };
     ShimSpec {
         project: stack.project.clone(),
         service: service.name.clone(),
@@ -61,11 +66,8 @@ pub fn shim_spec(
         env: environment(stack, service, base, port_of)
             .into_iter()
             .collect(),
-        cwd: if cwd.is_empty() {
-            dir.to_path_buf()
-        } else {
-            dir.join(cwd)
-        },
+        pidfile: service.pidfile.as_ref().map(|p| cwd.join(p)),
+        cwd,
         port: port_of(&service.name),
         log: log_path(stack, &service.name),
         log_max_size: service.log.max_size,

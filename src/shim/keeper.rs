@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 /// How long leftovers of a service that exited by itself get to end after the stop signal.
 const LEFTOVER_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a daemonizing command's pid file may take to appear after the command exits.
+const PIDFILE_WAIT: Duration = Duration::from_secs(5);
+
 /// How often to look for processes that end without telling us (not our children).
 const RECHECK: Duration = Duration::from_millis(20);
 
@@ -84,6 +87,7 @@ pub fn run(spec: &ShimSpec) -> io::Result<()> {
         main,
         record,
         notify,
+        followed_pidfile: false,
         log,
         status: None,
         stop_requested: false,
@@ -178,6 +182,7 @@ struct Keeper<'a> {
     /// What the run file says; saved again when the service reports itself ready.
     record: RunFile,
     notify: Option<NotifySocket>,
+    followed_pidfile: bool,
     log: LogWriter,
     status: Option<WaitStatus>,
     stop_requested: bool,
@@ -215,7 +220,7 @@ impl Keeper<'_> {
             if signals.stop.load(Ordering::SeqCst) && !self.stop_requested {
                 self.begin_stop()?;
             }
-            if self.status.is_some() && !self.leftovers_signalled {
+            if self.status.is_some() && !self.leftovers_signalled && !self.follow_pidfile()? {
                 self.signal_leftovers()?;
             }
             if self.kill_at.is_some_and(|at| Instant::now() >= at) && !self.killed {
@@ -317,6 +322,56 @@ impl Keeper<'_> {
         self.log
             .line(Stream::Berth, b"ready (READY=1 through NOTIFY_SOCKET)")?;
         save(self.spec, &self.record)
+    }
+
+    /// For a `pidfile` service whose command exited with 0 (it daemonized): takes the pid
+    /// written in the file as the main process from now on. Returns whether it did.
+    fn follow_pidfile(&mut self) -> io::Result<bool> {
+        let Some(path) = &self.spec.pidfile else {
+            return Ok(false);
+        };
+        if self.followed_pidfile
+            || self.stop_requested
+            || self.status.and_then(|s| s.exit_status()) != Some(0)
+        {
+            return Ok(false);
+        }
+        self.followed_pidfile = true;
+        // The daemon may write its pid file just after the parent exits: wait a little.
+        let deadline = Instant::now() + PIDFILE_WAIT;
+        let followed = loop {
+            let pid = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|t| t.trim().parse::<u32>().ok());
+            if let Some(id) = pid
+                .and_then(|p| ProcessId::of(p).ok())
+                .filter(ProcessId::is_alive)
+            {
+                break Some(id);
+            }
+            if Instant::now() >= deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let Some(daemon) = followed else {
+            let note = format!(
+                "no live process in the pid file {} after the command exited",
+                path.display()
+            );
+            self.log.line(Stream::Berth, note.as_bytes())?;
+            return Ok(false);
+        };
+        self.log.line(
+            Stream::Berth,
+            format!("following pid {} from {}", daemon.pid, path.display()).as_bytes(),
+        )?;
+        self.main = daemon;
+        self.status = None;
+        self.record.main = Some(daemon);
+        self.record.pgid = table::stat(daemon.pid).ok().map(|s| s.pgrp);
+        save(self.spec, &self.record)?;
+        Ok(true)
     }
 
     /// Collects every ended child: the service's main process, and orphans reparented to us.
@@ -426,10 +481,15 @@ impl Keeper<'_> {
         Ok(())
     }
 
+    /// The service's process group, and its main process when that left the group (a
+    /// daemonized one followed through its pid file).
     fn signal_group(&self, signal: i32) {
-        if let (Some(pgid), Some(signal)) = (crate::process::pid(self.main.pid), signal_of(signal))
-        {
-            let _ = rustix::process::kill_process_group(pgid, signal);
+        let pgid = self.record.pgid.unwrap_or(self.main.pid);
+        if let (Some(group), Some(sig)) = (crate::process::pid(pgid), signal_of(signal)) {
+            let _ = rustix::process::kill_process_group(group, sig);
+        }
+        if pgid != self.main.pid {
+            signal_pid(self.main.pid, signal);
         }
     }
 }

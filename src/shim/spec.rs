@@ -27,4 +27,8 @@ pub struct ShimSpec {
     /// Give the service a `NOTIFY_SOCKET` and record its `READY=1`.
     #[serde(default)]
     pub notify: bool,
+    /// For a command that daemonizes: once it exits with 0, the pid written here is followed
+    /// as the service's main process.
+    #[serde(default)]
+    pub pidfile: Option<PathBuf>,
 }

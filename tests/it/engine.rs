@@ -412,3 +412,27 @@ fn up_stops_services_removed_from_the_config() {
     wait_until(Duration::from_secs(10), || (!alive(extra)).then_some(()))
         .expect("removed service stopped");
 }
+
+#[test]
+fn a_daemonizing_command_is_followed_through_its_pid_file() {
+    let service = test_service().display().to_string();
+    let port = free_port();
+    let stack = Stack::with(&format!(
+        "  forking:\n    command: [\"{service}\", \"--daemonize\", \"forking.pid\"]\n    pidfile: forking.pid\n    port: {port}\n"
+    ));
+    stack.berth(&["up", "-q", "forking"]).code(0);
+    let written: u64 = std::fs::read_to_string(stack.project.path().join("forking.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let status = stack.berth(&["status", "--json", "forking"]).code(0).json();
+    assert_eq!(status["services"][0]["state"], "running");
+    assert_eq!(
+        status["services"][0]["pid"], written,
+        "the pid file's process is the main one"
+    );
+    std::net::TcpStream::connect(("127.0.0.1", port)).expect("the daemon answers");
+    stack.berth(&["down", "forking"]).code(0);
+    assert!(!alive(written), "the daemonized process was stopped");
+}

@@ -42,6 +42,7 @@ impl Kept {
             stop_timeout: Duration::from_secs(10),
             stop_command: None,
             notify: false,
+            pidfile: None,
         };
         tune(&mut spec);
         let mut shim = Command::new(env!("CARGO_BIN_EXE_berth"))

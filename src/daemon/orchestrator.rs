@@ -94,7 +94,6 @@ impl Orchestrator {
         );
         let env = Arc::new(request.env);
         let mut gates = Vec::new();
-        let mut adopted = Vec::new();
         {
             let mut inner = self.lock();
             inner.stack = Some(Arc::clone(&stack));
@@ -129,10 +128,29 @@ impl Orchestrator {
                     continue;
                 }
                 // An instance left running by an earlier daemon is adopted, not started again.
-                if !matches!(inner.slots.get(name), Some(Slot::Started { .. }))
+                // Only where this daemon has no slot at all: an existing slot is some gate's
+                // business, and a second supervisor over one instance would outlive the slot.
+                if !inner.slots.contains_key(name)
                     && let Some(record) = running_instance(&stack, name)
                 {
-                    adopted.push((name.clone(), record));
+                    let launch = Launch {
+                        stack: Arc::clone(&stack),
+                        service: name.clone(),
+                        base_env: Arc::clone(&env),
+                        ports: Arc::clone(&ports),
+                        berth: self.berth.clone(),
+                        adopt: Some(record),
+                    };
+                    let slot = match Supervisor::start(launch) {
+                        Ok(supervisor) => Slot::Started {
+                            supervisor: Arc::new(supervisor),
+                            definition: Box::new(definition.clone()),
+                        },
+                        Err(e) => Slot::Blocked {
+                            reason: format!("cannot supervise it: {e}"),
+                        },
+                    };
+                    inner.slots.insert(name.clone(), slot);
                     continue;
                 }
                 inner.generation += 1;
@@ -149,26 +167,6 @@ impl Orchestrator {
                 };
                 gates.push((name.clone(), generation, previous));
             }
-        }
-        for (name, record) in adopted {
-            let launch = Launch {
-                stack: Arc::clone(&stack),
-                service: name.clone(),
-                base_env: Arc::clone(&env),
-                ports: Arc::clone(&ports),
-                berth: self.berth.clone(),
-                adopt: Some(record),
-            };
-            let slot = match Supervisor::start(launch) {
-                Ok(supervisor) => Slot::Started {
-                    supervisor: Arc::new(supervisor),
-                    definition: Box::new(stack.service(&name).expect("in the stack").clone()),
-                },
-                Err(e) => Slot::Blocked {
-                    reason: format!("cannot supervise it: {e}"),
-                },
-            };
-            self.lock().slots.insert(name, slot);
         }
         for (name, generation, previous) in gates {
             let me = Arc::clone(self);

@@ -62,6 +62,15 @@ fn run(dir: &Path, args: &[&str]) -> Duration {
     took
 }
 
+fn status_json(dir: &Path) -> serde_json::Value {
+    let out = Command::new(berth())
+        .args(["status", "--json"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn answers(port: u16) -> bool {
     TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
@@ -172,15 +181,7 @@ fn main() {
     }
 
     // Memory while 20 run.
-    let status: serde_json::Value = serde_json::from_slice(
-        &Command::new(berth())
-            .args(["status", "--json"])
-            .current_dir(d)
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let status: serde_json::Value = status_json(d);
     let daemon_pid = status["daemon"]["pid"].as_u64().unwrap();
     let daemon_rss = kib(
         "VmRSS:",
@@ -208,15 +209,7 @@ fn main() {
             .find(|s| s["port"] == port)
             .unwrap()
             .clone();
-        let now: serde_json::Value = serde_json::from_slice(
-            &Command::new(berth())
-                .args(["status", "--json"])
-                .current_dir(d)
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .unwrap();
+        let now: serde_json::Value = status_json(d);
         let pid = now["services"]
             .as_array()
             .unwrap()

@@ -75,6 +75,27 @@ pub struct ServiceView {
     pub critical: bool,
 }
 
+impl ServiceView {
+    /// A service as it is before anything runs: what the other fields are filled into.
+    pub fn stopped(service: &crate::stack::Service) -> ServiceView {
+        ServiceView {
+            name: service.name.clone(),
+            state: ServiceState::Stopped,
+            health: HealthState::Unknown,
+            pid: None,
+            port: service.port,
+            configured_port: None,
+            uptime_s: None,
+            restarts: 0,
+            cpu_percent: None,
+            rss_bytes: None,
+            exit_code: None,
+            reason: None,
+            critical: service.critical,
+        }
+    }
+}
+
 /// The body of every error answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorBody {

@@ -72,21 +72,7 @@ fn from_run_files(stack: &Stack) -> StatusResponse {
             let record: Option<RunFile> = std::fs::read(run_file_path(stack, &service.name))
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok());
-            let mut view = ServiceView {
-                name: service.name.clone(),
-                state: ServiceState::Stopped,
-                health: HealthState::Unknown,
-                pid: None,
-                port: service.port,
-                configured_port: None,
-                uptime_s: None,
-                restarts: 0,
-                cpu_percent: None,
-                rss_bytes: None,
-                exit_code: None,
-                reason: None,
-                critical: service.critical,
-            };
+            let mut view = ServiceView::stopped(service);
             match record {
                 Some(RunFile {
                     main: Some(main),

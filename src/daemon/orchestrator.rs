@@ -93,6 +93,14 @@ impl Orchestrator {
                 .collect(),
         );
         let env = Arc::new(request.env);
+        let launch = |name: &String, adopt: Option<RunFile>| Launch {
+            stack: Arc::clone(&stack),
+            service: name.clone(),
+            base_env: Arc::clone(&env),
+            ports: Arc::clone(&ports),
+            berth: self.berth.clone(),
+            adopt,
+        };
         let mut gates = Vec::new();
         {
             let mut inner = self.lock();
@@ -133,14 +141,7 @@ impl Orchestrator {
                 if !inner.slots.contains_key(name)
                     && let Some(record) = running_instance(&stack, name)
                 {
-                    let launch = Launch {
-                        stack: Arc::clone(&stack),
-                        service: name.clone(),
-                        base_env: Arc::clone(&env),
-                        ports: Arc::clone(&ports),
-                        berth: self.berth.clone(),
-                        adopt: Some(record),
-                    };
+                    let launch = launch(name, Some(record));
                     let slot = match Supervisor::start(launch) {
                         Ok(supervisor) => Slot::Started {
                             supervisor: Arc::new(supervisor),
@@ -170,14 +171,7 @@ impl Orchestrator {
         }
         for (name, generation, previous) in gates {
             let me = Arc::clone(self);
-            let launch = Launch {
-                stack: Arc::clone(&stack),
-                service: name.clone(),
-                base_env: Arc::clone(&env),
-                ports: Arc::clone(&ports),
-                berth: self.berth.clone(),
-                adopt: None,
-            };
+            let launch = launch(&name, None);
             std::thread::Builder::new()
                 .name(format!("gate {name}"))
                 .spawn(move || me.gate(launch, generation, previous))
@@ -315,21 +309,7 @@ impl Orchestrator {
         let mut services = Vec::new();
         for service in &stack.services {
             let slot = inner.slots.get(&service.name).cloned();
-            let mut view = ServiceView {
-                name: service.name.clone(),
-                state: ServiceState::Stopped,
-                health: HealthState::Unknown,
-                pid: None,
-                port: service.port,
-                configured_port: None,
-                uptime_s: None,
-                restarts: 0,
-                cpu_percent: None,
-                rss_bytes: None,
-                exit_code: None,
-                reason: None,
-                critical: service.critical,
-            };
+            let mut view = ServiceView::stopped(service);
             match slot {
                 None => {}
                 Some(Slot::Waiting { reason, .. }) => {

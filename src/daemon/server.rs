@@ -130,6 +130,15 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
+/// The services an `up` or `down` acted on, or why it refused (a bad request).
+fn answer(outcome: Result<Result<Vec<String>, String>, Response>) -> Response {
+    match outcome {
+        Ok(Ok(services)) => Json(UpResponse { services }).into_response(),
+        Ok(Err(message)) => error(StatusCode::BAD_REQUEST, message),
+        Err(response) => response,
+    }
+}
+
 async fn status(State(app): State<App>) -> Response {
     match blocking(move || app.orchestrator.status()).await {
         Ok(status) => Json(status).into_response(),
@@ -143,11 +152,7 @@ async fn up(State(app): State<App>, body: Result<Json<UpRequest>, JsonRejection>
         Err(rejection) => return error(StatusCode::BAD_REQUEST, rejection.body_text()),
     };
     let orchestrator = Arc::clone(&app.orchestrator);
-    match blocking(move || orchestrator.up(request)).await {
-        Ok(Ok(services)) => Json(UpResponse { services }).into_response(),
-        Ok(Err(message)) => error(StatusCode::BAD_REQUEST, message),
-        Err(response) => response,
-    }
+    answer(blocking(move || orchestrator.up(request)).await)
 }
 
 async fn down(State(app): State<App>, body: Result<Json<DownRequest>, JsonRejection>) -> Response {
@@ -157,11 +162,7 @@ async fn down(State(app): State<App>, body: Result<Json<DownRequest>, JsonReject
     };
     let orchestrator = Arc::clone(&app.orchestrator);
     let timeout = request.timeout_ms.map(std::time::Duration::from_millis);
-    match blocking(move || orchestrator.down(&request.services, timeout)).await {
-        Ok(Ok(services)) => Json(UpResponse { services }).into_response(),
-        Ok(Err(message)) => error(StatusCode::BAD_REQUEST, message),
-        Err(response) => response,
-    }
+    answer(blocking(move || orchestrator.down(&request.services, timeout)).await)
 }
 
 async fn stop(State(app): State<App>) -> Response {

@@ -32,6 +32,9 @@ struct Inner {
     samples: BTreeMap<String, (Usage, u64)>,
     /// Bumped on every change of a slot, so a gate acting on a stale view stands down.
     generation: u64,
+    /// Supervisors being stopped, per service: a new one starts only when these are gone, so
+    /// two shims of one service never run at once (they would share its run file).
+    retiring: BTreeMap<String, Vec<Arc<Supervisor>>>,
 }
 
 #[derive(Clone)]
@@ -112,18 +115,10 @@ impl Orchestrator {
                 .filter(|name| stack.service(name).is_none())
                 .cloned()
                 .collect();
-            let mut retired = Vec::new();
             for name in removed {
                 if let Some(Slot::Started { supervisor, .. }) = inner.slots.remove(&name) {
-                    retired.push(supervisor);
+                    self.retire(&mut inner, &name, supervisor);
                 }
-            }
-            if !retired.is_empty() {
-                std::thread::spawn(move || {
-                    for supervisor in retired {
-                        supervisor.stop();
-                    }
-                });
             }
             for name in &wanted {
                 let definition = stack.service(name).expect("in the stack");
@@ -156,83 +151,98 @@ impl Orchestrator {
                 }
                 inner.generation += 1;
                 let generation = inner.generation;
-                let previous = match inner.slots.insert(
+                let previous = inner.slots.insert(
                     name.clone(),
                     Slot::Waiting {
                         generation,
                         reason: "waiting for its dependencies".into(),
                     },
-                ) {
-                    Some(Slot::Started { supervisor, .. }) => Some(supervisor),
-                    _ => None,
-                };
-                gates.push((name.clone(), generation, previous));
+                );
+                if let Some(Slot::Started { supervisor, .. }) = previous {
+                    self.retire(&mut inner, name, supervisor);
+                }
+                gates.push((name.clone(), generation));
             }
         }
-        for (name, generation, previous) in gates {
+        for (name, generation) in gates {
             let me = Arc::clone(self);
             let launch = launch(&name, None);
             std::thread::Builder::new()
                 .name(format!("gate {name}"))
-                .spawn(move || me.gate(launch, generation, previous))
+                .spawn(move || me.gate(launch, generation))
                 .map_err(|e| format!("cannot start a thread: {e}"))?;
         }
         Ok(wanted)
     }
 
-    /// Waits until the service's dependencies allow it to start, then starts it.
-    fn gate(&self, launch: Launch, generation: u64, previous: Option<Arc<Supervisor>>) {
-        if let Some(old) = previous {
-            old.stop();
-        }
+    /// Stops `supervisor` in the background; the service's next supervisor waits for that.
+    fn retire(self: &Arc<Self>, inner: &mut Inner, name: &str, supervisor: Arc<Supervisor>) {
+        inner
+            .retiring
+            .entry(name.to_string())
+            .or_default()
+            .push(Arc::clone(&supervisor));
+        let me = Arc::clone(self);
+        let name = name.to_string();
+        std::thread::spawn(move || {
+            supervisor.stop();
+            let mut inner = me.lock();
+            if let Some(list) = inner.retiring.get_mut(&name) {
+                list.retain(|s| !Arc::ptr_eq(s, &supervisor));
+            }
+        });
+    }
+
+    /// Waits until the service's dependencies allow it to start (and any earlier supervisor
+    /// of it has finished stopping), then starts it. Checking and starting happen under one
+    /// lock, so a started supervisor is always in the table.
+    fn gate(&self, launch: Launch, generation: u64) {
         let service = launch
             .stack
             .service(&launch.service)
             .expect("in the stack")
             .clone();
         loop {
-            let verdict = {
-                let inner = self.lock();
-                match inner.slots.get(&service.name) {
-                    Some(Slot::Waiting { generation: g, .. }) if *g == generation => {}
-                    _ => return, // superseded by a later up or down
-                }
+            let mut inner = self.lock();
+            match inner.slots.get(&service.name) {
+                Some(Slot::Waiting { generation: g, .. }) if *g == generation => {}
+                _ => return, // superseded by a later up or down
+            }
+            let retiring = inner
+                .retiring
+                .get(&service.name)
+                .is_some_and(|l| !l.is_empty());
+            let verdict = if retiring {
+                Gate::Wait
+            } else {
                 dependencies_verdict(&inner, &service)
             };
             match verdict {
-                Gate::Wait => std::thread::sleep(GATE_POLL),
+                Gate::Wait => {
+                    drop(inner);
+                    std::thread::sleep(GATE_POLL);
+                }
                 Gate::Blocked(reason) => {
-                    self.lock()
+                    inner
                         .slots
                         .insert(service.name.clone(), Slot::Blocked { reason });
                     return;
                 }
-                Gate::Open => break,
-            }
-        }
-        let started = Supervisor::start(launch);
-        let mut inner = self.lock();
-        match inner.slots.get(&service.name) {
-            Some(Slot::Waiting { generation: g, .. }) if *g == generation => {}
-            _ => {
-                // A down came while it started: undo.
-                if let Ok(supervisor) = started {
-                    drop(inner);
-                    supervisor.stop();
+                Gate::Open => {
+                    let slot = match Supervisor::start(launch) {
+                        Ok(supervisor) => Slot::Started {
+                            supervisor: Arc::new(supervisor),
+                            definition: Box::new(service.clone()),
+                        },
+                        Err(e) => Slot::Blocked {
+                            reason: format!("cannot supervise it: {e}"),
+                        },
+                    };
+                    inner.slots.insert(service.name.clone(), slot);
+                    return;
                 }
-                return;
             }
         }
-        let slot = match started {
-            Ok(supervisor) => Slot::Started {
-                supervisor: Arc::new(supervisor),
-                definition: Box::new(service.clone()),
-            },
-            Err(e) => Slot::Blocked {
-                reason: format!("cannot supervise it: {e}"),
-            },
-        };
-        inner.slots.insert(service.name.clone(), slot);
     }
 
     /// Stops the named services and everything that depends on them (all when empty),
@@ -287,6 +297,18 @@ impl Orchestrator {
                 }
             });
             stopped.extend(group.into_iter().map(|(name, _)| name));
+        }
+        // Instances being replaced by an `up` that this `down` overtook stop too.
+        loop {
+            let retiring: Vec<Arc<Supervisor>> =
+                self.lock().retiring.values().flatten().cloned().collect();
+            if retiring.is_empty() {
+                break;
+            }
+            for supervisor in retiring {
+                supervisor.stop();
+            }
+            std::thread::sleep(GATE_POLL);
         }
         Ok(stopped)
     }

@@ -188,13 +188,20 @@ pub fn test_service() -> PathBuf {
     path
 }
 
-/// A port nothing listens on right now (the kernel's choice, released at once).
+/// A port nothing listens on right now (the kernel's choice, released at once), never one
+/// handed out before in this test process: the kernel may give a just-released port again,
+/// and two services of one config on one port is a config error.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Every config that must be valid: `tests/fixtures/valid/*.yaml` and `examples/*/berth.yaml`.

@@ -5,6 +5,7 @@ pub mod args;
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod doctor;
 pub mod down;
 pub mod ensure;
 pub mod logs;
@@ -75,6 +76,7 @@ pub fn main() -> i32 {
             force,
         } => down::run(&cli.global, services, *timeout, *force),
         Command::Status { services } => status::run(&cli.global, services),
+        Command::Doctor { fix } => doctor::run(&cli.global, *fix),
         Command::Logs {
             services,
             lines,

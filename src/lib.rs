@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod doctor;
 pub mod logs;
 pub mod ports;
 pub mod process;

@@ -213,6 +213,19 @@ Examples:
         services: Vec<String>,
     },
 
+    /// Check the state dir, stale files, pids, disk space and ports
+    #[command(after_help = "\
+Exit status: 0 when nothing is wrong (warnings allowed), 1 while a problem remains.
+
+Examples:
+  berth doctor
+  berth doctor --fix")]
+    Doctor {
+        /// Remove what is stale and safe to remove (stale sockets and run files)
+        #[arg(long)]
+        fix: bool,
+    },
+
     /// Run the supervisor in the foreground (`berth daemon stop` stops it, services keep running)
     Daemon {
         #[command(subcommand)]

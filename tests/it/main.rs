@@ -4,6 +4,7 @@ mod check_cli;
 mod config_errors;
 mod config_fuzz;
 mod config_valid;
+mod doctor;
 mod engine;
 mod readiness;
 mod schema;

@@ -1,0 +1,252 @@
+//! `berth doctor`'s checks of a project's berth state: the state dir, the daemon's socket,
+//! the run files (corrupt, stale, pids reused), free disk space, and configured ports held by
+//! other processes. Each finding may carry a fix that is safe to apply (`--fix`).
+
+use crate::daemon::launch::run_file_path;
+use crate::daemon::paths::Paths;
+use crate::ports::owners::owners;
+use crate::ports::socket_table::{Proto, listeners};
+use crate::process::table::Snapshot;
+use crate::stack::Stack;
+use crate::state::run_file::{Outcome, RunFile};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Ok,
+    Warning,
+    Problem,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub level: Level,
+    pub message: String,
+    /// A stale file that is safe to remove.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<PathBuf>,
+}
+
+fn finding(level: Level, message: impl Into<String>) -> Finding {
+    Finding {
+        level,
+        message: message.into(),
+        fix: None,
+    }
+}
+
+/// Below these, free space in the state dir is a warning, then a problem (logs stop).
+const LOW_SPACE: u64 = 100 << 20;
+const NO_SPACE: u64 = 10 << 20;
+
+pub fn examine(stack: &Stack) -> Vec<Finding> {
+    let paths = Paths::new(&stack.state_dir);
+    let mut out = vec![state_dir(&stack.state_dir), daemon(&paths)];
+    out.extend(disk(&stack.state_dir));
+    out.extend(run_files(stack));
+    out.extend(ports(stack));
+    out
+}
+
+fn state_dir(dir: &Path) -> Finding {
+    if !dir.exists() {
+        return finding(
+            Level::Ok,
+            format!(
+                "state dir {} does not exist yet; `berth up` creates it",
+                dir.display()
+            ),
+        );
+    }
+    let probe = dir.join(format!(".doctor.{}", std::process::id()));
+    match std::fs::write(&probe, b"") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&probe);
+            finding(
+                Level::Ok,
+                format!("state dir {} is writable", dir.display()),
+            )
+        }
+        Err(e) => finding(
+            Level::Problem,
+            format!(
+                "state dir {} is not writable ({e}): fix its permissions, or point BERTH_STATE_DIR elsewhere",
+                dir.display()
+            ),
+        ),
+    }
+}
+
+fn daemon(paths: &Paths) -> Finding {
+    if std::os::unix::net::UnixStream::connect(&paths.socket).is_ok() {
+        let pid = std::fs::read_to_string(&paths.lock).unwrap_or_default();
+        return finding(
+            Level::Ok,
+            format!("the daemon answers (pid {})", pid.trim()),
+        );
+    }
+    if paths.socket.exists() {
+        return Finding {
+            level: Level::Warning,
+            message: format!(
+                "stale socket {}: no daemon answers on it",
+                paths.socket.display()
+            ),
+            fix: Some(paths.socket.clone()),
+        };
+    }
+    finding(Level::Ok, "no daemon runs; the next `berth up` starts one")
+}
+
+fn disk(dir: &Path) -> Option<Finding> {
+    let existing = dir.ancestors().find(|d| d.exists())?;
+    let stat = rustix::fs::statvfs(existing).ok()?;
+    let free = stat.f_bavail * stat.f_frsize;
+    let mib = free >> 20;
+    Some(if free < NO_SPACE {
+        finding(
+            Level::Problem,
+            format!(
+                "only {mib} MiB free for {}: service logs will stop being written",
+                dir.display()
+            ),
+        )
+    } else if free < LOW_SPACE {
+        finding(
+            Level::Warning,
+            format!("only {mib} MiB free for {}", dir.display()),
+        )
+    } else {
+        finding(Level::Ok, format!("{mib} MiB free for the state dir"))
+    })
+}
+
+fn run_files(stack: &Stack) -> Vec<Finding> {
+    let Ok(dir) = std::fs::read_dir(stack.state_dir.join("run")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for path in dir
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+    {
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let record: Option<RunFile> = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let Some(record) = record else {
+            out.push(Finding {
+                level: Level::Problem,
+                message: format!("run file {} is unreadable or corrupt", path.display()),
+                fix: Some(path),
+            });
+            continue;
+        };
+        let shim_alive = record.shim.is_alive();
+        let running = matches!(record.outcome, Outcome::Running | Outcome::Stopping);
+        let reused = |id: crate::process::ProcessId| {
+            !id.is_alive() && crate::process::ProcessId::of(id.pid).is_ok()
+        };
+        if stack.service(&name).is_none() && !shim_alive {
+            out.push(Finding {
+                level: Level::Warning,
+                message: format!("run file of `{name}`, which the config no longer has"),
+                fix: Some(path),
+            });
+        } else if running && !shim_alive {
+            let pid_note = match record.main {
+                Some(main) if reused(main) => format!(
+                    "; pid {} now belongs to another process, which berth leaves alone",
+                    main.pid
+                ),
+                _ => String::new(),
+            };
+            out.push(Finding {
+                level: Level::Warning,
+                message: format!(
+                    "`{name}` is recorded as running but its keeper (pid {}) is gone{pid_note}",
+                    record.shim.pid
+                ),
+                fix: Some(path),
+            });
+        } else if running {
+            out.push(finding(
+                Level::Ok,
+                format!(
+                    "`{name}` runs (pid {})",
+                    record.main.map(|m| m.pid).unwrap_or(0)
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// Configured ports that something other than the service itself listens on.
+fn ports(stack: &Stack) -> Vec<Finding> {
+    let Ok(sockets) = listeners(false) else {
+        return vec![finding(Level::Warning, "cannot read the socket table")];
+    };
+    let snapshot = Snapshot::take();
+    let mut out = Vec::new();
+    for service in &stack.services {
+        let Some(port) = service.port else {
+            continue;
+        };
+        let held: HashSet<u64> = sockets
+            .iter()
+            .filter(|l| l.proto == Proto::Tcp && l.port == port)
+            .map(|l| l.inode)
+            .collect();
+        if held.is_empty() {
+            continue;
+        }
+        let own: HashSet<u32> = std::fs::read(run_file_path(stack, &service.name))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<RunFile>(&b).ok())
+            .map(|r| {
+                let mut tree: HashSet<u32> = snapshot.descendants(r.shim.pid).into_iter().collect();
+                tree.insert(r.shim.pid);
+                tree
+            })
+            .unwrap_or_default();
+        let holders = owners(&held);
+        if !holders.is_empty() && holders.values().all(|pid| own.contains(pid)) {
+            continue;
+        }
+        let who = match holders.values().find(|pid| !own.contains(pid)) {
+            Some(pid) => {
+                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let cmd = String::from_utf8_lossy(&cmd)
+                    .replace('\0', " ")
+                    .trim()
+                    .to_string();
+                format!("pid {pid} ({cmd})")
+            }
+            None => "a process berth cannot see (another user's?)".to_string(),
+        };
+        out.push(finding(
+            Level::Warning,
+            format!(
+                "port {port} of `{}` is held by {who}: stop it, or give `{}` a free port",
+                service.name, service.name
+            ),
+        ));
+    }
+    out
+}
+
+/// Removes the stale files the findings name; returns what was removed.
+pub fn fix(findings: &[Finding]) -> Vec<PathBuf> {
+    findings
+        .iter()
+        .filter_map(|f| f.fix.clone())
+        .filter(|path| std::fs::remove_file(path).is_ok())
+        .collect()
+}

@@ -1,0 +1,69 @@
+//! `berth doctor`: what it finds in a project's state, and what `--fix` repairs.
+
+use crate::support::{Project, free_port};
+
+fn project(port: u16) -> Project {
+    Project::new(&format!(
+        "services:\n  api:\n    command: ./api\n    port: {port}\n  db:\n    command: ./db\n"
+    ))
+}
+
+#[test]
+fn a_fresh_project_is_healthy() {
+    let p = project(free_port());
+    p.berth(&["doctor"])
+        .code(0)
+        .stdout_has("does not exist yet")
+        .stdout_has("no daemon runs");
+}
+
+#[test]
+fn stale_and_corrupt_files_are_found_and_fixed() {
+    let p = project(free_port());
+    let state = p.path().join(".berth");
+    std::fs::create_dir_all(state.join("run")).unwrap();
+    // A socket nobody serves any more.
+    drop(std::os::unix::net::UnixListener::bind(state.join("berth.sock")).unwrap());
+    std::fs::write(state.join("run/api.json"), b"{ not json").unwrap();
+    // A record whose keeper is long gone.
+    let record = serde_json::json!({
+        "project": "x", "service": "db",
+        "shim": {"pid": 4_000_000u32, "start_time": 1}, "main": {"pid": 4_000_001u32, "start_time": 1},
+        "pgid": 4_000_001u32, "port": null, "log": "/dev/null", "started_at_ms": 0,
+        "outcome": {"state": "running"}
+    });
+    std::fs::write(
+        state.join("run/db.json"),
+        serde_json::to_vec(&record).unwrap(),
+    )
+    .unwrap();
+
+    let out = p.berth(&["doctor"]).code(1);
+    let text = out.stdout();
+    assert!(text.contains("! stale socket"), "{text}");
+    assert!(
+        text.contains("✗ run file") && text.contains("corrupt"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`db` is recorded as running but its keeper (pid 4000000) is gone"),
+        "{text}"
+    );
+
+    let fixed = p.berth(&["doctor", "--fix", "--json"]).code(0).json();
+    assert_eq!(fixed["fixed"].as_array().unwrap().len(), 3, "{fixed}");
+    assert!(!state.join("berth.sock").exists());
+    assert!(!state.join("run/api.json").exists() && !state.join("run/db.json").exists());
+    p.berth(&["doctor"]).code(0);
+}
+
+#[test]
+fn a_configured_port_held_by_a_stranger_is_named() {
+    let stranger = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = stranger.local_addr().unwrap().port();
+    let p = project(port);
+    p.berth(&["doctor"]).code(0).stdout_has(&format!(
+        "! port {port} of `api` is held by pid {}",
+        std::process::id()
+    ));
+}

@@ -137,9 +137,7 @@ fn run_files(stack: &Stack) -> Vec<Finding> {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let record: Option<RunFile> = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
+        let record = RunFile::read(&path);
         let Some(record) = record else {
             out.push(Finding {
                 level: Level::Problem,
@@ -207,9 +205,7 @@ fn ports(stack: &Stack) -> Vec<Finding> {
         if held.is_empty() {
             continue;
         }
-        let own: HashSet<u32> = std::fs::read(run_file_path(stack, &service.name))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<RunFile>(&b).ok())
+        let own: HashSet<u32> = RunFile::read(&run_file_path(stack, &service.name))
             .map(|r| {
                 let mut tree: HashSet<u32> = snapshot.descendants(r.shim.pid).into_iter().collect();
                 tree.insert(r.shim.pid);

@@ -8,7 +8,6 @@ use crate::api::client::{ClientError, call};
 use crate::api::types::{DownRequest, UpResponse};
 use crate::daemon::launch::run_file_path;
 use crate::daemon::paths::Paths;
-use crate::daemon::supervisor::wait_gone;
 use crate::stack::Stack;
 use crate::stack::graph::Graph;
 use crate::state::run_file::RunFile;
@@ -85,13 +84,11 @@ fn stop_without_daemon(stack: &Stack, names: &[String], timeout: Option<Duration
     let mut stopped = Vec::new();
     for name in targets.into_iter().rev() {
         let run_file = run_file_path(stack, name);
-        let record: Option<RunFile> = std::fs::read(&run_file)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
+        let record = RunFile::read(&run_file);
         if let Some(record) = record
             && crate::shim::stop::request(&run_file, record.shim, timeout).unwrap_or(false)
         {
-            wait_gone(record.shim);
+            record.shim.wait_gone();
             stopped.push(name.to_string());
         }
     }

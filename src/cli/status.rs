@@ -69,9 +69,7 @@ fn from_run_files(stack: &Stack) -> StatusResponse {
         .services
         .iter()
         .map(|service| {
-            let record: Option<RunFile> = std::fs::read(run_file_path(stack, &service.name))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok());
+            let record = RunFile::read(&run_file_path(stack, &service.name));
             let mut view = ServiceView::stopped(service);
             match record {
                 Some(RunFile {
@@ -126,14 +124,8 @@ fn table(status: &StatusResponse, style: Style) -> String {
         let dash = || "-".to_string();
         rows.push(vec![
             s.name.clone(),
-            serde_json::to_value(s.state)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
-            serde_json::to_value(s.health)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
+            name(s.state),
+            name(s.health),
             s.pid.map(|p| p.to_string()).unwrap_or_else(dash),
             s.port.map(|p| p.to_string()).unwrap_or_else(dash),
             s.uptime_s
@@ -162,10 +154,7 @@ fn table(status: &StatusResponse, style: Style) -> String {
         out.push_str(&if i == 0 { style.dim(&line) } else { line });
         out.push('\n');
     }
-    let health = serde_json::to_value(status.health)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
+    let health = name(status.health);
     let daemon = if status.daemon.running {
         ""
     } else {
@@ -173,4 +162,12 @@ fn table(status: &StatusResponse, style: Style) -> String {
     };
     out.push_str(&format!("stack: {health}{daemon}\n"));
     out
+}
+
+/// A state's or health's name as the JSON output spells it, so the table and `--json` agree.
+fn name(value: impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }

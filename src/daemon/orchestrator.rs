@@ -384,8 +384,7 @@ impl Orchestrator {
 
 /// The run file of a service whose shim and main process are both alive.
 fn running_instance(stack: &Stack, name: &str) -> Option<RunFile> {
-    let bytes = std::fs::read(run_file_path(stack, name)).ok()?;
-    let record: RunFile = serde_json::from_slice(&bytes).ok()?;
+    let record = RunFile::read(&run_file_path(stack, name))?;
     let running = matches!(record.outcome, Outcome::Running)
         && record.shim.is_alive()
         && record.main?.is_alive();

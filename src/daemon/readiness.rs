@@ -44,10 +44,7 @@ pub fn wait(
     let mut why = "it has not started".to_string();
     loop {
         // Only what our own shim wrote counts (never a record another instance left).
-        let record: Option<RunFile> = std::fs::read(&spec.run_file)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<RunFile>(&bytes).ok())
-            .filter(|r| r.shim.pid == shim_pid);
+        let record = RunFile::read(&spec.run_file).filter(|r| r.shim.pid == shim_pid);
         let notified = record.as_ref().is_some_and(|r| r.ready);
         match record.map(|r| r.outcome) {
             Some(Outcome::FailedToStart { error }) => return Readiness::FailedToStart(error),

@@ -192,44 +192,27 @@ impl Supervisor {
 }
 
 /// The shim of the current run: one this supervisor started, or one found running.
-enum Keeper {
+enum ShimHandle {
     Spawned(Child),
     /// Not our child: its exit is seen through a pidfd, its outcome read from the run file.
     Adopted(ProcessId),
 }
 
-impl Keeper {
+impl ShimHandle {
     fn pid(&self) -> u32 {
         match self {
-            Keeper::Spawned(child) => child.id(),
-            Keeper::Adopted(id) => id.pid,
+            ShimHandle::Spawned(child) => child.id(),
+            ShimHandle::Adopted(id) => id.pid,
         }
     }
 
     /// Waits until the shim has exited.
     fn wait(&mut self) {
         match self {
-            Keeper::Spawned(child) => {
+            ShimHandle::Spawned(child) => {
                 let _ = child.wait();
             }
-            Keeper::Adopted(id) => wait_gone(*id),
-        }
-    }
-}
-
-/// Blocks until process `id` has ended.
-pub fn wait_gone(id: ProcessId) {
-    let fd = crate::process::pid(id.pid).and_then(|pid| pidfd_open(pid, PidfdFlags::empty()).ok());
-    match fd {
-        Some(fd) if id.is_alive() => {
-            while let Err(rustix::io::Errno::INTR) =
-                poll(&mut [PollFd::new(&fd, PollFlags::IN)], None)
-            {}
-        }
-        _ => {
-            while id.is_alive() {
-                std::thread::sleep(readiness::POLL);
-            }
+            ShimHandle::Adopted(id) => id.wait_gone(),
         }
     }
 }
@@ -237,11 +220,11 @@ pub fn wait_gone(id: ProcessId) {
 /// A shim still alive from an earlier run (its service ending) must be gone before a new one
 /// writes the same run file.
 fn retire_previous(run_file: &std::path::Path) {
-    if let Some(previous) = read_run_file(run_file)
+    if let Some(previous) = RunFile::read(run_file)
         && previous.shim.is_alive()
     {
         let _ = previous.shim.signal(rustix::process::Signal::TERM);
-        wait_gone(previous.shim);
+        previous.shim.wait_gone();
     }
 }
 
@@ -280,12 +263,12 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
         let log_offset = std::fs::metadata(&spec.log).map(|m| m.len()).unwrap_or(0);
         let (mut shim, started_ms) = match adopt.take() {
             Some(record) if record.shim.is_alive() => {
-                (Keeper::Adopted(record.shim), record.started_at_ms)
+                (ShimHandle::Adopted(record.shim), record.started_at_ms)
             }
             _ => {
                 retire_previous(&spec.run_file);
                 match spawn_shim(&launch.berth, &spec) {
-                    Ok(child) => (Keeper::Spawned(child), now_ms()),
+                    Ok(child) => (ShimHandle::Spawned(child), now_ms()),
                     Err(e) => {
                         return shared.update(|s| {
                             s.state = ServiceState::Failed;
@@ -304,7 +287,7 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
         let ready = readiness::wait(service, &spec, shim.pid(), log_offset, &port_of, &|| {
             shared.stopping()
         });
-        let main = read_run_file(&spec.run_file).and_then(|r| r.main);
+        let main = RunFile::read(&spec.run_file).and_then(|r| r.main);
         shared.update(|s| s.main = main);
         let end = match ready {
             Readiness::Ready => {
@@ -337,7 +320,7 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
         };
         let (ending, code) = match end {
             RunEnd::Stopped => {
-                let outcome = read_run_file(&spec.run_file).map(|r| r.outcome);
+                let outcome = RunFile::read(&spec.run_file).map(|r| r.outcome);
                 return shared.update(|s| {
                     s.state = ServiceState::Stopped;
                     s.health = HealthState::Unknown;
@@ -402,7 +385,7 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
 fn watch(
     service: &crate::stack::Service,
     spec: &crate::shim::ShimSpec,
-    shim: &mut Keeper,
+    shim: &mut ShimHandle,
     shared: &Shared,
     wake: &UnixStream,
     port_of: &dyn Fn(&str) -> Option<u16>,
@@ -466,7 +449,7 @@ fn watch(
 }
 
 fn ended_from_file(spec: &crate::shim::ShimSpec) -> RunEnd {
-    match read_run_file(&spec.run_file) {
+    match RunFile::read(&spec.run_file) {
         Some(record) => ended(&record.outcome),
         None => RunEnd::Failed("its keeper process ended without a record".to_string()),
     }
@@ -492,7 +475,7 @@ fn ended(outcome: &Outcome) -> RunEnd {
 }
 
 /// Asks the shim to stop the service and waits until it has (the shim enforces the timeout).
-fn stop_shim(shim: &mut Keeper, shared: &Shared, run_file: &std::path::Path) {
+fn stop_shim(shim: &mut ShimHandle, shared: &Shared, run_file: &std::path::Path) {
     shared.update(|s| s.state = ServiceState::Stopping);
     let timeout = *shared
         .stop_timeout
@@ -524,8 +507,4 @@ fn sleep_unless_stopped(duration: Duration, shared: &Shared, wake: &UnixStream) 
 fn drain(wake: &UnixStream) {
     let mut buf = [0u8; 16];
     while matches!((&*wake).read(&mut buf), Ok(n) if n > 0) {}
-}
-
-fn read_run_file(path: &std::path::Path) -> Option<RunFile> {
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }

@@ -28,6 +28,25 @@ impl ProcessId {
         table::stat(self.pid).is_ok_and(|s| s.start_time == self.start_time && s.state != 'Z')
     }
 
+    /// Blocks until this process has ended (through a pidfd: it need not be our child).
+    pub fn wait_gone(&self) {
+        let fd = super::pid(self.pid).and_then(|pid| pidfd_open(pid, PidfdFlags::empty()).ok());
+        match fd {
+            Some(fd) if self.is_alive() => {
+                let mut fds = [rustix::event::PollFd::new(
+                    &fd,
+                    rustix::event::PollFlags::IN,
+                )];
+                while let Err(rustix::io::Errno::INTR) = rustix::event::poll(&mut fds, None) {}
+            }
+            _ => {
+                while self.is_alive() {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+            }
+        }
+    }
+
     /// Sends `signal` to this process if, and only if, it is still the process recorded.
     /// The pidfd is opened first and the start time checked after, so the pid cannot be
     /// reused between the check and the signal. Returns whether the signal was sent.

@@ -4,7 +4,7 @@
 
 use crate::process::ProcessId;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunFile {
@@ -24,6 +24,14 @@ pub struct RunFile {
     /// The service said `READY=1` through `NOTIFY_SOCKET` (services with `notify: true`).
     #[serde(default)]
     pub ready: bool,
+}
+
+impl RunFile {
+    /// The run file at `path`; `None` when it is missing or unreadable (a corrupt file is
+    /// reported by `berth doctor`, never trusted).
+    pub fn read(path: &Path) -> Option<RunFile> {
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    }
 }
 
 /// Where the service is in its life, as the shim sees it.

@@ -436,3 +436,41 @@ fn a_daemonizing_command_is_followed_through_its_pid_file() {
     stack.berth(&["down", "forking"]).code(0);
     assert!(!alive(written), "the daemonized process was stopped");
 }
+
+/// Sends raw bytes to the daemon's socket; returns the whole answer.
+fn raw_request(stack: &Stack, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut socket =
+        std::os::unix::net::UnixStream::connect(stack.project.path().join(".berth/berth.sock"))
+            .unwrap();
+    socket.write_all(request).unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn bad_api_requests_get_a_clear_400_and_change_nothing() {
+    let stack = Stack::new();
+    stack.berth(&["up", "-q"]).code(0);
+    let before = stack.pids();
+    let body = "{ not json";
+    let answer = raw_request(
+        &stack,
+        format!("POST /v1/up HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes(),
+    );
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("\"error\""), "{answer}");
+    let body = r#"{"services":["nope"]}"#;
+    let answer = raw_request(
+        &stack,
+        format!("POST /v1/down HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes(),
+    );
+    assert!(
+        answer.starts_with("HTTP/1.1 400") && answer.contains("no service `nope`"),
+        "{answer}"
+    );
+    assert_eq!(stack.pids(), before, "nothing changed");
+    // `ps` is `status`.
+    stack.berth(&["ps"]).code(0).stdout_has("stack: healthy");
+}

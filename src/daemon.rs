@@ -1,5 +1,6 @@
-//! The supervisor. What exists so far is its pure decision logic; the server, orchestrator
-//! and probes that carry the decisions out build on it.
+//! The daemon: the control API's server, the orchestrator that starts and stops services in
+//! dependency order, one supervisor per service with its readiness and health probes, and
+//! the pure restart policy they follow.
 
 pub mod launch;
 pub mod orchestrator;
@@ -7,5 +8,6 @@ pub mod paths;
 pub mod policy;
 pub mod probe;
 pub mod readiness;
+pub mod rediscover;
 pub mod server;
 pub mod supervisor;

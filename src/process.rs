@@ -3,7 +3,9 @@
 //! only after the identity is checked. Everything Linux-specific about processes lives here.
 
 pub mod identity;
+pub mod markers;
 pub mod table;
+pub mod terminate;
 pub mod usage;
 
 pub use identity::ProcessId;

@@ -8,6 +8,8 @@ use crate::api::client::{ClientError, call};
 use crate::api::types::{DownRequest, UpResponse};
 use crate::daemon::launch::run_file_path;
 use crate::daemon::paths::Paths;
+use crate::daemon::rediscover::{Earlier, Markings};
+use crate::process::terminate::terminate;
 use crate::stack::Stack;
 use crate::stack::graph::Graph;
 use crate::state::run_file::RunFile;
@@ -72,7 +74,8 @@ pub fn stop(
 }
 
 /// With no daemon (killed, or stopped with `daemon stop`), the services' shims still run:
-/// each is asked to stop its service, dependents first, and waited for.
+/// each is asked to stop its service, dependents first, and waited for. Services whose run
+/// files are lost are found by their markers; remains without a shim are stopped directly.
 fn stop_without_daemon(stack: &Stack, names: &[String], timeout: Option<Duration>) -> Vec<String> {
     let graph = Graph::new(&stack.services);
     let targets: Vec<&str> = if names.is_empty() {
@@ -81,14 +84,31 @@ fn stop_without_daemon(stack: &Stack, names: &[String], timeout: Option<Duration
         let roots: Vec<&str> = names.iter().map(String::as_str).collect();
         graph.with_dependents(&roots)
     };
+    let markings = Markings::default();
     let mut stopped = Vec::new();
     for name in targets.into_iter().rev() {
         let run_file = run_file_path(stack, name);
-        let record = RunFile::read(&run_file);
-        if let Some(record) = record
-            && crate::shim::stop::request(&run_file, record.shim, timeout).unwrap_or(false)
-        {
-            record.shim.wait_gone();
+        // A shim still cleaning up after its service is asked too, not only a running one.
+        let earlier = match RunFile::read(&run_file).filter(|r| r.shim.is_alive()) {
+            Some(record) => Some(Earlier::Running(record)),
+            None => markings.earlier(stack, name),
+        };
+        let done = match earlier {
+            Some(Earlier::Running(record)) => {
+                let asked =
+                    crate::shim::stop::request(&run_file, record.shim, timeout).unwrap_or(false);
+                record.shim.wait_gone();
+                asked
+            }
+            Some(Earlier::Orphaned(remains)) => {
+                let service = stack.service(name).expect("in the stack");
+                let timeout = timeout.unwrap_or(service.stop.timeout);
+                terminate(&remains, service.stop.signal.number(), timeout);
+                true
+            }
+            None => false,
+        };
+        if done {
             stopped.push(name.to_string());
         }
     }

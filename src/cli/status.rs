@@ -10,6 +10,7 @@ use crate::api::client::{ClientError, call};
 use crate::api::types::{DaemonInfo, ServiceView, StackHealth, StatusResponse};
 use crate::daemon::launch::run_file_path;
 use crate::daemon::paths::Paths;
+use crate::daemon::rediscover::{Earlier, Markings};
 use crate::daemon::supervisor::{HealthState, ServiceState};
 use crate::logs::time::now_ms;
 use crate::process::table;
@@ -61,16 +62,35 @@ pub fn run(global: &Global, services: &[String]) -> Result<Exit, Failure> {
     })
 }
 
+const ORPHANED: &str = "its keeper process is gone: `berth up` replaces it, `berth down` stops it";
+
 /// What the run files say, checked against `/proc`: no health (only the daemon probes).
 fn from_run_files(stack: &Stack) -> StatusResponse {
     let now = now_ms();
     let snapshot = table::Snapshot::take();
+    let markings = Markings::default();
     let services: Vec<ServiceView> = stack
         .services
         .iter()
         .map(|service| {
-            let record = RunFile::read(&run_file_path(stack, &service.name));
             let mut view = ServiceView::stopped(service);
+            // A run file that says running when its shim is dead is as good as lost.
+            let mut record = RunFile::read(&run_file_path(stack, &service.name)).filter(|r| {
+                !matches!(r.outcome, Outcome::Running | Outcome::Stopping) || r.shim.is_alive()
+            });
+            // A lost or corrupt run file: the service may still run, found by its markers.
+            if record.is_none() {
+                match markings.earlier(stack, &service.name) {
+                    Some(Earlier::Running(found)) => record = Some(found),
+                    Some(Earlier::Orphaned(remains)) => {
+                        view.state = ServiceState::Running;
+                        view.health = HealthState::Unhealthy;
+                        view.pid = remains.first().map(|id| id.pid);
+                        view.reason = Some(ORPHANED.into());
+                    }
+                    None => {}
+                }
+            }
             match record {
                 Some(RunFile {
                     main: Some(main),

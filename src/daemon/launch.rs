@@ -3,6 +3,7 @@
 //! assigned at start (so dependents of a moved service are told its new port).
 
 use crate::config::validate::port_variable;
+use crate::process::markers;
 use crate::shim::ShimSpec;
 use crate::stack::service::Command as ServiceCommand;
 use crate::stack::{Service, Stack};
@@ -35,8 +36,12 @@ pub fn environment(
     if let Some(port) = port_of(&service.name) {
         env.insert("PORT".into(), port.to_string());
     }
-    env.insert("BERTH_PROJECT".into(), stack.project.clone());
-    env.insert("BERTH_SERVICE".into(), service.name.clone());
+    env.insert(
+        markers::STACK.into(),
+        stack.state_dir.to_string_lossy().into_owned(),
+    );
+    env.insert(markers::PROJECT.into(), stack.project.clone());
+    env.insert(markers::SERVICE.into(), service.name.clone());
     for other in &stack.services {
         if let Some(port) = port_of(&other.name) {
             env.insert(port_variable(&other.name), port.to_string());
@@ -102,6 +107,10 @@ pub fn spawn_shim(berth: &Path, spec: &ShimSpec) -> io::Result<Child> {
     }
     let mut child = Command::new(berth)
         .arg("shim")
+        // The shim itself is no part of the service: only what it starts carries the marks.
+        .env_remove(markers::STACK)
+        .env_remove(markers::PROJECT)
+        .env_remove(markers::SERVICE)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -151,6 +160,7 @@ mod tests {
         assert_eq!(env["DB"], "localhost:5433");
         assert_eq!(env["BERTH_PROJECT"], "shop");
         assert_eq!(env["BERTH_SERVICE"], "my-api.v2");
+        assert_eq!(env["BERTH_STACK"], stack.state_dir.to_str().unwrap());
         assert_eq!(env["BERTH_DB_PORT"], "5433");
         assert_eq!(env["BERTH_MY_API_V2_PORT"], "8000");
         assert!(!env.contains_key("BERTH_WORKER_PORT"));

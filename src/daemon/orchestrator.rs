@@ -4,7 +4,7 @@
 //! services after everything that depends on them; `status` reports each service with its
 //! process tree's CPU and memory.
 
-use super::launch::run_file_path;
+use super::rediscover::{Earlier, Markings};
 use super::supervisor::{HealthState, Launch, ServiceState, ServiceStatus, Supervisor};
 use crate::api::types::{DaemonInfo, ServiceView, StackHealth, StatusResponse, UpRequest};
 use crate::logs::time::now_ms;
@@ -13,7 +13,6 @@ use crate::process::usage::{Usage, cpu_percent};
 use crate::stack::graph::Graph;
 use crate::stack::service::Condition;
 use crate::stack::{Service, Stack};
-use crate::state::run_file::{Outcome, RunFile};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -96,15 +95,16 @@ impl Orchestrator {
                 .collect(),
         );
         let env = Arc::new(request.env);
-        let launch = |name: &String, adopt: Option<RunFile>| Launch {
+        let launch = |name: &String, earlier: Option<Earlier>| Launch {
             stack: Arc::clone(&stack),
             service: name.clone(),
             base_env: Arc::clone(&env),
             ports: Arc::clone(&ports),
             berth: self.berth.clone(),
-            adopt,
+            earlier,
         };
         let mut gates = Vec::new();
+        let markings = Markings::default();
         {
             let mut inner = self.lock();
             inner.stack = Some(Arc::clone(&stack));
@@ -130,13 +130,16 @@ impl Orchestrator {
                 if keep {
                     continue;
                 }
-                // An instance left running by an earlier daemon is adopted, not started again.
-                // Only where this daemon has no slot at all: an existing slot is some gate's
-                // business, and a second supervisor over one instance would outlive the slot.
-                if !inner.slots.contains_key(name)
-                    && let Some(record) = running_instance(&stack, name)
-                {
-                    let launch = launch(name, Some(record));
+                // An instance left running by an earlier daemon is adopted, not started again;
+                // the remains of one whose shim died are stopped first. Only where this
+                // daemon has no slot at all: an existing slot is some gate's business, and a
+                // second supervisor over one instance would outlive the slot.
+                let earlier = match inner.slots.contains_key(name) {
+                    true => None,
+                    false => markings.earlier(&stack, name),
+                };
+                if let Some(Earlier::Running(record)) = earlier {
+                    let launch = launch(name, Some(Earlier::Running(record)));
                     let slot = match Supervisor::start(launch) {
                         Ok(supervisor) => Slot::Started {
                             supervisor: Arc::new(supervisor),
@@ -161,12 +164,12 @@ impl Orchestrator {
                 if let Some(Slot::Started { supervisor, .. }) = previous {
                     self.retire(&mut inner, name, supervisor);
                 }
-                gates.push((name.clone(), generation));
+                gates.push((name.clone(), generation, earlier));
             }
         }
-        for (name, generation) in gates {
+        for (name, generation, earlier) in gates {
             let me = Arc::clone(self);
-            let launch = launch(&name, None);
+            let launch = launch(&name, earlier);
             std::thread::Builder::new()
                 .name(format!("gate {name}"))
                 .spawn(move || me.gate(launch, generation))
@@ -380,15 +383,6 @@ impl Orchestrator {
             services,
         }
     }
-}
-
-/// The run file of a service whose shim and main process are both alive.
-fn running_instance(stack: &Stack, name: &str) -> Option<RunFile> {
-    let record = RunFile::read(&run_file_path(stack, name))?;
-    let running = matches!(record.outcome, Outcome::Running)
-        && record.shim.is_alive()
-        && record.main?.is_alive();
-    running.then_some(record)
 }
 
 enum Gate {

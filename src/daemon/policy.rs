@@ -15,6 +15,8 @@ pub enum Ending {
     Signal(i32),
     /// Health checks failed `retries` times in a row.
     Unhealthy,
+    /// Its shim was killed; what it kept was stopped.
+    KeeperLost,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +59,7 @@ impl Ending {
             Ending::Code(c) => format!("exited with code {c}"),
             Ending::Signal(s) => format!("was killed by signal {s}"),
             Ending::Unhealthy => "failed its health check".to_string(),
+            Ending::KeeperLost => "lost its keeper process and was stopped".to_string(),
         }
     }
 }
@@ -164,6 +167,7 @@ mod tests {
         assert!(restart(&once(RestartMode::OnFailure, Ending::Code(1))));
         assert!(restart(&once(RestartMode::OnFailure, Ending::Signal(9))));
         assert!(restart(&once(RestartMode::OnFailure, Ending::Unhealthy)));
+        assert!(restart(&once(RestartMode::OnFailure, Ending::KeeperLost)));
         assert!(restart(&once(RestartMode::Always, Ending::Code(0))));
         assert_eq!(
             once(RestartMode::Never, Ending::Code(0)),

@@ -8,6 +8,7 @@ use super::launch::{shim_spec, spawn_shim};
 use super::policy::{self, Decision, Ending, History};
 use super::probe;
 use super::readiness::{self, Readiness};
+use super::rediscover::{self, Earlier};
 use crate::logs::time::now_ms;
 use crate::process::ProcessId;
 use crate::stack::Stack;
@@ -75,8 +76,9 @@ pub struct Launch {
     pub ports: Arc<BTreeMap<String, u16>>,
     /// The berth binary, run as `berth shim`.
     pub berth: PathBuf,
-    /// An instance found running (a new daemon re-adopting it): watched, not started again.
-    pub adopt: Option<RunFile>,
+    /// What runs of the service already: an instance to watch instead of starting one (a new
+    /// daemon re-adopting it), or the remains of one to stop before starting.
+    pub earlier: Option<Earlier>,
 }
 
 /// Dropping a supervisor leaves its service running: services outlive the supervisor.
@@ -249,7 +251,14 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
     };
     let port_of = |name: &str| launch.ports.get(name).copied();
     let mut history = History::default();
-    let mut adopt = launch.adopt.clone();
+    let mut adopt = match launch.earlier.clone() {
+        Some(Earlier::Running(record)) => Some(record),
+        Some(Earlier::Orphaned(remains)) => {
+            stop_remains(service, &remains);
+            None
+        }
+        None => None,
+    };
     loop {
         if shared.stopping() {
             shared.update(|s| s.state = ServiceState::Stopped);
@@ -339,6 +348,13 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
             }
             RunEnd::Ended { ending, code } => (ending, code),
         };
+        if ending == Ending::KeeperLost {
+            let record = RunFile::read(&spec.run_file);
+            stop_remains(
+                service,
+                &rediscover::remains(stack, &service.name, record.as_ref()),
+            );
+        }
         let jitter = std::collections::hash_map::RandomState::new()
             .build_hasher()
             .finish() as f64
@@ -451,7 +467,10 @@ fn watch(
 fn ended_from_file(spec: &crate::shim::ShimSpec) -> RunEnd {
     match RunFile::read(&spec.run_file) {
         Some(record) => ended(&record.outcome),
-        None => RunEnd::Failed("its keeper process ended without a record".to_string()),
+        None => RunEnd::Ended {
+            ending: Ending::KeeperLost,
+            code: None,
+        },
     }
 }
 
@@ -468,10 +487,22 @@ fn ended(outcome: &Outcome) -> RunEnd {
             code: None,
         },
         Outcome::FailedToStart { error } => RunEnd::Failed(error.clone()),
-        Outcome::Running | Outcome::Stopping => {
-            RunEnd::Failed("its keeper process ended while it ran".to_string())
-        }
+        // The shim was killed: what it kept is stopped before anything else happens.
+        Outcome::Running | Outcome::Stopping => RunEnd::Ended {
+            ending: Ending::KeeperLost,
+            code: None,
+        },
     }
+}
+
+/// Stops what is left of an instance nobody keeps, the way its shim would have: the stop
+/// signal, then SIGKILL after the stop timeout.
+fn stop_remains(service: &crate::stack::Service, remains: &[ProcessId]) {
+    crate::process::terminate::terminate(
+        remains,
+        service.stop.signal.number(),
+        service.stop.timeout,
+    );
 }
 
 /// Asks the shim to stop the service and waits until it has (the shim enforces the timeout).

@@ -67,6 +67,11 @@ impl Snapshot {
         self.stats.get(&pid)
     }
 
+    /// Every process of the snapshot, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Stat)> {
+        self.stats.iter().map(|(&pid, stat)| (pid, stat))
+    }
+
     /// Every live descendant of `root` (children, their children, …).
     pub fn descendants(&self, root: u32) -> Vec<u32> {
         let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
@@ -87,6 +92,20 @@ impl Snapshot {
     }
 }
 
+/// When a process that started `start_time` clock ticks after boot started, in milliseconds
+/// since the Unix epoch.
+pub fn started_at_ms(start_time: u64) -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let boot_s: u64 = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    let hz = rustix::param::clock_ticks_per_second().max(1);
+    Some(boot_s * 1000 + start_time * 1000 / hz)
+}
+
 /// Every live descendant of `root`, from a fresh scan.
 pub fn descendants(root: u32) -> Vec<u32> {
     Snapshot::take().descendants(root)
@@ -105,6 +124,15 @@ mod tests {
             ('S', 1, 4242, 987654)
         );
         assert!(parse_stat("garbage").is_none());
+    }
+
+    #[test]
+    fn this_process_started_moments_ago() {
+        let me = stat(std::process::id()).unwrap();
+        let at = started_at_ms(me.start_time).unwrap();
+        let now = crate::logs::time::now_ms();
+        // Boot time is given in whole seconds, so allow for that and the test's own run.
+        assert!(at <= now + 1000 && now - at < 600_000, "{at} vs {now}");
     }
 
     #[test]

@@ -9,19 +9,19 @@ use std::process::Stdio;
 use std::time::Duration;
 
 /// A project with a `db` and an `api` that depends on it, both the test service.
-struct Stack {
-    project: Project,
-    db_port: u16,
-    api_port: u16,
+pub struct Stack {
+    pub project: Project,
+    pub db_port: u16,
+    pub api_port: u16,
 }
 
 impl Stack {
-    fn new() -> Stack {
+    pub fn new() -> Stack {
         Stack::with("")
     }
 
     /// `extra` is appended to the config (more services).
-    fn with(extra: &str) -> Stack {
+    pub fn with(extra: &str) -> Stack {
         let (db_port, api_port) = (free_port(), free_port());
         let service = test_service().display().to_string();
         let project = Project::new(&format!(
@@ -34,11 +34,11 @@ impl Stack {
         }
     }
 
-    fn berth(&self, args: &[&str]) -> Run {
+    pub fn berth(&self, args: &[&str]) -> Run {
         self.project.berth(args)
     }
 
-    fn pids(&self) -> BTreeMap<String, Option<u64>> {
+    pub fn pids(&self) -> BTreeMap<String, Option<u64>> {
         let status = self.berth(&["status", "--json"]).output_any().json();
         status["services"]
             .as_array()
@@ -49,13 +49,45 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// Kills the daemon with SIGKILL and waits until it is gone.
+    pub fn kill_daemon(&self) {
+        let status = self.berth(&["status", "--json"]).output_any().json();
+        let pid = status["daemon"]["pid"].as_u64().expect("a daemon runs");
+        let id = ProcessId::of(pid as u32).unwrap();
+        id.signal(rustix::process::Signal::KILL).unwrap();
+        wait_until(Duration::from_secs(5), || (!id.is_alive()).then_some(())).unwrap();
+    }
+
+    /// With the daemon gone, `status` still sees `before`, and the next `up` takes the
+    /// services over: same pids, a daemon running. Returns that status.
+    pub fn assert_taken_over(&self, before: &BTreeMap<String, Option<u64>>) -> serde_json::Value {
+        let offline = self.berth(&["status", "--json"]).output_any().json();
+        assert_eq!(offline["daemon"]["running"], false);
+        assert_eq!(&self.pids(), before);
+        self.berth(&["up", "-q"]).code(0);
+        let status = self.berth(&["status", "--json"]).code(0).json();
+        assert_eq!(status["daemon"]["running"], true);
+        assert_eq!(&self.pids(), before);
+        status
+    }
+
+    /// `down` stops everything, dependents first, and no process of `before` survives.
+    pub fn assert_down_leaves_nothing(&self, before: &BTreeMap<String, Option<u64>>) {
+        self.berth(&["down"]).code(0).stderr_has("stopped api, db");
+        for pid in before.values().flatten() {
+            assert!(!alive(*pid), "pid {pid} survived down");
+        }
+    }
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
         let _ = self.berth(&["down"]).output_any();
     }
 }
 
-fn alive(pid: u64) -> bool {
+pub fn alive(pid: u64) -> bool {
     ProcessId::of(pid as u32).is_ok_and(|p| p.is_alive())
 }
 
@@ -89,11 +121,7 @@ fn up_waits_for_readiness_in_order_and_down_leaves_nothing() {
     let environ = std::fs::read(format!("/proc/{}/environ", api_view["pid"])).unwrap();
     assert!(String::from_utf8_lossy(&environ).contains(&format!("DB_PORT={}\0", stack.db_port)));
 
-    let pids = stack.pids();
-    stack.berth(&["down"]).code(0).stderr_has("stopped api, db");
-    for pid in pids.values().flatten() {
-        assert!(!alive(*pid), "pid {pid} survived down");
-    }
+    stack.assert_down_leaves_nothing(&stack.pids());
     assert!(std::net::TcpStream::connect(("127.0.0.1", stack.db_port)).is_err());
     let after = stack.berth(&["status", "--json"]).code(3).json();
     assert_eq!(after["health"], "stopped");
@@ -105,26 +133,10 @@ fn services_outlive_a_killed_daemon_and_are_re_adopted() {
     let stack = Stack::new();
     stack.berth(&["up", "-q"]).code(0);
     let before = stack.pids();
-    let daemon = stack.berth(&["status", "--json"]).code(0).json()["daemon"]["pid"]
-        .as_u64()
-        .unwrap();
-    ProcessId::of(daemon as u32)
-        .unwrap()
-        .signal(rustix::process::Signal::KILL)
-        .unwrap();
-    wait_until(Duration::from_secs(5), || (!alive(daemon)).then_some(())).unwrap();
-
-    // Still running and answering, and status sees them without a daemon.
+    stack.kill_daemon();
     std::net::TcpStream::connect(("127.0.0.1", stack.api_port)).expect("api still up");
-    let offline = stack.berth(&["status", "--json"]).output_any().json();
-    assert_eq!(offline["daemon"]["running"], false);
-    assert_eq!(stack.pids(), before);
-
-    // The next up starts a daemon that takes them over: same pids, nothing restarted.
-    stack.berth(&["up", "-q"]).code(0);
-    let status = stack.berth(&["status", "--json"]).code(0).json();
-    assert_eq!(status["daemon"]["running"], true);
-    assert_eq!(stack.pids(), before);
+    // Status sees them without a daemon; the next up takes them over, nothing restarted.
+    let status = stack.assert_taken_over(&before);
     assert!(
         status["services"]
             .as_array()
@@ -153,10 +165,7 @@ fn daemon_stop_leaves_the_services_running() {
         assert!(alive(*pid));
     }
     // With no daemon, down still stops everything, dependents first.
-    stack.berth(&["down"]).code(0).stderr_has("stopped api, db");
-    for pid in before.values().flatten() {
-        assert!(!alive(*pid), "pid {pid} survived down");
-    }
+    stack.assert_down_leaves_nothing(&before);
 }
 
 #[test]
@@ -224,7 +233,7 @@ fn up_does_not_keep_the_callers_output_open() {
 }
 
 /// Processes whose environment holds every one of `markers` (`KEY=VALUE`).
-fn processes_with(markers: &[String]) -> Vec<u32> {
+pub fn processes_with(markers: &[String]) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())

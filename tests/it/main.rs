@@ -7,6 +7,7 @@ mod config_valid;
 mod doctor;
 mod engine;
 mod readiness;
+mod rediscovery;
 mod schema;
 mod shim;
 mod supervisor;

@@ -35,7 +35,7 @@ fn supervise(body: &str) -> (tempfile::TempDir, Supervisor, u16) {
         base_env: Arc::new([("PATH".to_string(), std::env::var("PATH").unwrap())].into()),
         ports: Arc::new(ports),
         berth: env!("CARGO_BIN_EXE_berth").into(),
-        adopt: None,
+        earlier: None,
     })
     .unwrap();
     (dir, supervisor, port)

@@ -1,0 +1,114 @@
+//! Lost state never means duplicates: run files deleted or corrupt while the services run,
+//! a killed shim with or without its daemon. Services are found again by their markers and
+//! adopted, or, when nothing keeps them any more, stopped and started once.
+
+use crate::engine::{Stack, alive, processes_with};
+use berth::process::ProcessId;
+use rustix::process::Signal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+impl Stack {
+    fn state_dir(&self) -> PathBuf {
+        self.project.path().join(".berth").canonicalize().unwrap()
+    }
+
+    /// The live processes carrying `service`'s markers.
+    fn instances(&self, service: &str) -> Vec<u32> {
+        processes_with(&[
+            format!("BERTH_STACK={}", self.state_dir().display()),
+            format!("BERTH_SERVICE={service}"),
+        ])
+    }
+
+    fn shim_of(&self, service: &str) -> ProcessId {
+        let path = self.state_dir().join(format!("run/{service}.json"));
+        let record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        serde_json::from_value(record["shim"].clone()).unwrap()
+    }
+}
+
+fn kill(id: ProcessId) {
+    assert!(id.signal(Signal::KILL).unwrap());
+    crate::support::wait_until(Duration::from_secs(5), || (!id.is_alive()).then_some(())).unwrap();
+}
+
+#[test]
+fn deleted_and_corrupt_run_files_rediscover_the_running_services() {
+    let stack = Stack::new();
+    stack.berth(&["up", "-q"]).code(0);
+    let before = stack.pids();
+    stack.kill_daemon();
+    let run = stack.state_dir().join("run");
+    std::fs::remove_file(run.join("db.json")).unwrap();
+    std::fs::write(run.join("api.json"), b"{\"shim\": garbage").unwrap();
+
+    // Status finds them by their markers without a daemon; the next up adopts them.
+    stack.assert_taken_over(&before);
+    for service in ["db", "api"] {
+        assert_eq!(stack.instances(service).len(), 1, "{service}");
+    }
+    // And they are under control again.
+    stack.assert_down_leaves_nothing(&before);
+}
+
+#[test]
+fn run_files_lost_with_no_daemon_still_let_down_stop_everything() {
+    let stack = Stack::new();
+    stack.berth(&["up", "-q"]).code(0);
+    let before = stack.pids();
+    stack.kill_daemon();
+    std::fs::remove_dir_all(stack.state_dir().join("run")).unwrap();
+    stack.assert_down_leaves_nothing(&before);
+}
+
+#[test]
+fn a_killed_shim_is_replaced_not_duplicated() {
+    let stack = Stack::new();
+    stack.berth(&["up", "-q"]).code(0);
+    let old = stack.pids()["db"].unwrap();
+    kill(stack.shim_of("db"));
+    // The daemon stops what the shim kept and starts db once more.
+    let new = crate::support::wait_until(Duration::from_secs(10), || {
+        let pid = stack.pids()["db"]?;
+        (pid != old && stack.instances("db") == [pid as u32]).then_some(pid)
+    })
+    .unwrap();
+    assert!(!alive(old), "the unkept instance {old} still runs");
+    stack.berth(&["status", "--json"]).code(0);
+    std::net::TcpStream::connect(("127.0.0.1", stack.db_port)).expect("db answers");
+    let status = stack.berth(&["status", "--json"]).code(0).json();
+    let db = &status["services"].as_array().unwrap()[0];
+    assert_eq!(
+        (db["name"].as_str(), db["pid"].as_u64()),
+        (Some("db"), Some(new))
+    );
+    assert_eq!(db["restarts"], 1);
+}
+
+#[test]
+fn a_shim_killed_with_its_daemon_leaves_an_orphan_that_up_replaces() {
+    let stack = Stack::new();
+    stack.berth(&["up", "-q"]).code(0);
+    let old = stack.pids()["db"].unwrap();
+    stack.kill_daemon();
+    kill(stack.shim_of("db"));
+    assert!(alive(old), "the service outlives its shim for now");
+
+    let offline = stack.berth(&["status", "--json", "db"]).code(3).json();
+    let db = &offline["services"].as_array().unwrap()[0];
+    assert!(
+        db["reason"]
+            .as_str()
+            .unwrap()
+            .contains("keeper process is gone"),
+        "{db}"
+    );
+
+    stack.berth(&["up", "-q"]).code(0);
+    let new = stack.pids()["db"].unwrap();
+    assert_ne!(new, old);
+    assert!(!alive(old), "the orphan {old} still runs");
+    assert_eq!(stack.instances("db"), [new as u32]);
+}

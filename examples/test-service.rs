@@ -11,6 +11,7 @@
 //!   --flood N              write N numbered lines to stdout at once (`line 000001` …)
 //!   --no-listen            do not listen at all (a worker)
 //!   --notify               send READY=1 to $NOTIFY_SOCKET once listening (or started)
+//!   --log-requests         write each HTTP request's path to stdout (`request /path`)
 //!   --daemonize PIDFILE    start a copy of itself in a new session, write its pid to
 //!                          PIDFILE, and exit 0 (as `nginx` or `memcached -d` do)
 //!   --sleep                (internal) be a grandchild: sleep forever
@@ -121,12 +122,18 @@ fn main() {
     let listener = TcpListener::bind(format!("127.0.0.1:{port}")).expect("bind");
     println!("listening on {port}");
     notify();
+    let log_requests = flag(&args, "--log-requests");
     for stream in listener.incoming().flatten() {
         std::thread::spawn(move || {
             let mut request = String::new();
             let mut reader = BufReader::new(&stream);
             if reader.read_line(&mut request).is_err() {
                 return;
+            }
+            if log_requests {
+                let path = request.split(' ').nth(1).unwrap_or("");
+                // Never `println!`: a service must survive its output going nowhere.
+                let _ = writeln!(std::io::stdout(), "request {path}");
             }
             let status = if request.starts_with("GET /health ") {
                 "200 OK"

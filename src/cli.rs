@@ -39,6 +39,14 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// Exit 1: the command could not do its work.
+    pub fn failed(message: impl Into<String>) -> Failure {
+        Failure {
+            exit: Exit::Failed,
+            message: message.into(),
+        }
+    }
+
     pub fn usage(message: impl Into<String>) -> Failure {
         Failure {
             exit: Exit::Usage,
@@ -144,10 +152,7 @@ pub fn report(error: LoadError) -> Failure {
 
 /// A daemon that could not be reached or refused a request.
 pub fn daemon_failure(error: crate::api::client::ClientError) -> Failure {
-    Failure {
-        exit: Exit::Failed,
-        message: error.to_string(),
-    }
+    Failure::failed(error.to_string())
 }
 
 /// The problems of a config that could not be read at all, as one position-less diagnostic.

@@ -24,9 +24,52 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Whether berth can record what it starts in `state_dir`: a run file's worth of bytes
+/// written to `run/` and removed again. Checked before anything is started or stopped, so a
+/// read-only or full state dir changes nothing.
+pub fn check_writable(state_dir: &Path) -> Result<(), String> {
+    let run = state_dir.join("run");
+    let probe = run.join(format!(".probe.{}", std::process::id()));
+    let result = std::fs::create_dir_all(&run).and_then(|()| {
+        let mut file = std::fs::File::create(&probe)?;
+        file.write_all(&[b' '; 4096])?;
+        file.sync_all()
+    });
+    let _ = std::fs::remove_file(&probe);
+    result.map_err(|e| {
+        format!(
+            "cannot write to the state dir {}: {e}; berth records every service it starts \
+             there, so nothing was started or stopped. Free some space or make it writable, \
+             or set BERTH_STATE_DIR to another directory",
+            state_dir.display()
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_state_dir_that_cannot_be_written_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        check_writable(dir.path()).unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("run")).unwrap().count(),
+            0
+        );
+        // A file where the directory should be: not writable as a directory, for any user.
+        let blocked = dir.path().join("blocked");
+        std::fs::write(&blocked, b"").unwrap();
+        let message = check_writable(&blocked).unwrap_err();
+        assert!(
+            message.starts_with(&format!(
+                "cannot write to the state dir {}",
+                blocked.display()
+            )),
+            "{message}"
+        );
+    }
 
     #[test]
     fn replaces_content_and_leaves_no_temporary_file() {

@@ -14,7 +14,8 @@ pub enum ClientError {
     NotRunning,
     #[error("talking to the daemon: {0}")]
     Io(#[from] io::Error),
-    #[error("the daemon answered {status}: {message}")]
+    /// The daemon's own words say what went wrong; the status code adds nothing for a user.
+    #[error("{message}")]
     Status { status: u16, message: String },
     #[error("unexpected answer from the daemon: {0}")]
     Protocol(String),

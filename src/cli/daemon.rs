@@ -48,19 +48,13 @@ pub fn run(global: &Global, stop: bool) -> Result<Exit, Failure> {
                 }
                 Ok(Exit::Done)
             }
-            Err(e) => Err(Failure {
-                exit: Exit::Failed,
-                message: e.to_string(),
-            }),
+            Err(e) => Err(Failure::failed(e.to_string())),
         };
     }
     let berth = std::env::current_exe()
         .map_err(|e| Failure::usage(format!("cannot find the berth binary: {e}")))?;
     crate::process::close_inherited_fds();
-    server::run(&paths, berth).map_err(|message| Failure {
-        exit: Exit::Failed,
-        message,
-    })?;
+    server::run(&paths, berth).map_err(Failure::failed)?;
     Ok(Exit::Done)
 }
 
@@ -70,21 +64,12 @@ pub fn ensure(paths: &Paths) -> Result<(), Failure> {
     if std::os::unix::net::UnixStream::connect(&paths.socket).is_ok() {
         return Ok(());
     }
-    std::fs::create_dir_all(&paths.state_dir).map_err(|e| Failure {
-        exit: Exit::Failed,
-        message: format!(
-            "cannot create the state dir {}: {e}; check its permissions, or set BERTH_STATE_DIR",
-            paths.state_dir.display()
-        ),
-    })?;
+    crate::state::check_writable(&paths.state_dir).map_err(Failure::failed)?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&paths.log)
-        .map_err(|e| Failure {
-            exit: Exit::Failed,
-            message: format!("cannot write {}: {e}", paths.log.display()),
-        })?;
+        .map_err(|e| Failure::failed(format!("cannot write {}: {e}", paths.log.display())))?;
     let berth = std::env::current_exe()
         .map_err(|e| Failure::usage(format!("cannot find the berth binary: {e}")))?;
     let mut command = Command::new(berth);
@@ -102,10 +87,9 @@ pub fn ensure(paths: &Paths) -> Result<(), Failure> {
             Ok(())
         });
     }
-    let mut child = command.spawn().map_err(|e| Failure {
-        exit: Exit::Failed,
-        message: format!("cannot start the daemon: {e}"),
-    })?;
+    let mut child = command
+        .spawn()
+        .map_err(|e| Failure::failed(format!("cannot start the daemon: {e}")))?;
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if std::os::unix::net::UnixStream::connect(&paths.socket).is_ok() {
@@ -114,14 +98,11 @@ pub fn ensure(paths: &Paths) -> Result<(), Failure> {
         // A daemon that lost the race for the lock exits at once; the winner's socket comes.
         let _ = child.try_wait();
         if Instant::now() >= deadline {
-            return Err(Failure {
-                exit: Exit::Failed,
-                message: format!(
-                    "the daemon did not start within {}s; see {}",
-                    START_TIMEOUT.as_secs(),
-                    paths.log.display()
-                ),
-            });
+            return Err(Failure::failed(format!(
+                "the daemon did not start within {}s; see {}",
+                START_TIMEOUT.as_secs(),
+                paths.log.display()
+            )));
         }
         std::thread::sleep(Duration::from_millis(2));
     }

@@ -78,15 +78,23 @@ pub fn stop(
 /// files are lost are found by their markers; remains without a shim are stopped directly.
 fn stop_without_daemon(stack: &Stack, names: &[String], timeout: Option<Duration>) -> Vec<String> {
     let graph = Graph::new(&stack.services);
-    let targets: Vec<&str> = if names.is_empty() {
-        graph.levels().into_iter().flatten().collect()
+    let wanted: Vec<&str> = if names.is_empty() {
+        stack.services.iter().map(|s| s.name.as_str()).collect()
     } else {
         let roots: Vec<&str> = names.iter().map(String::as_str).collect();
         graph.with_dependents(&roots)
     };
+    // Dependents first: the levels from the last, each in config order (as the daemon does).
+    let targets: Vec<&str> = graph
+        .levels()
+        .into_iter()
+        .rev()
+        .flatten()
+        .filter(|name| wanted.contains(name))
+        .collect();
     let markings = Markings::default();
     let mut stopped = Vec::new();
-    for name in targets.into_iter().rev() {
+    for name in targets {
         let run_file = run_file_path(stack, name);
         // A shim still cleaning up after its service is asked too, not only a running one.
         let earlier = match RunFile::read(&run_file).filter(|r| r.shim.is_alive()) {

@@ -38,6 +38,8 @@ pub fn run(
             .collect()
     })
     .unwrap_or_default();
+    // Nothing is stopped that could not be started again.
+    crate::state::check_writable(&stack.state_dir).map_err(Failure::failed)?;
     super::down::stop(&stack, services, None)?;
     let again: Vec<String> = if services.is_empty() {
         Vec::new()

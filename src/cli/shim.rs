@@ -17,9 +17,6 @@ pub fn run() -> Result<Exit, Failure> {
     if spec.argv.is_empty() {
         return Err(Failure::usage("shim: the spec has an empty argv"));
     }
-    keeper::run(&spec).map_err(|e| Failure {
-        exit: Exit::Failed,
-        message: format!("shim for `{}`: {e}", spec.service),
-    })?;
+    keeper::run(&spec).map_err(|e| Failure::failed(format!("shim for `{}`: {e}", spec.service)))?;
     Ok(Exit::Done)
 }

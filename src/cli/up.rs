@@ -127,10 +127,7 @@ fn wait(
                     let reason = view.reason.clone().unwrap_or_else(|| "failed".to_string());
                     eprintln!("{} {} failed: {reason}", style.red("✗"), view.name);
                     print_log_tail(stack, &view.name);
-                    return Err(Failure {
-                        exit: Exit::Failed,
-                        message: String::new(),
-                    });
+                    return Err(Failure::failed(String::new()));
                 }
                 _ => continue,
             };
@@ -148,10 +145,10 @@ fn wait(
                 .filter(|n| !reported.contains(*n))
                 .map(String::as_str)
                 .collect();
-            return Err(Failure {
-                exit: Exit::Failed,
-                message: format!("not ready within the timeout: {}", pending.join(", ")),
-            });
+            return Err(Failure::failed(format!(
+                "not ready within the timeout: {}",
+                pending.join(", ")
+            )));
         }
         std::thread::sleep(POLL);
     }

@@ -36,6 +36,14 @@ struct Inner {
     retiring: BTreeMap<String, Vec<Arc<Supervisor>>>,
 }
 
+/// Why a request was refused, changing nothing: the caller's mistake, or a condition of
+/// this machine (the state dir cannot be written).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    BadRequest(String),
+    Unavailable(String),
+}
+
 #[derive(Clone)]
 enum Slot {
     /// Waiting for its dependencies (or for an older instance to stop).
@@ -64,13 +72,16 @@ impl Orchestrator {
     }
 
     /// Brings the requested services and their dependencies up; returns them in start order.
-    pub fn up(self: &Arc<Self>, request: UpRequest) -> Result<Vec<String>, String> {
+    pub fn up(self: &Arc<Self>, request: UpRequest) -> Result<Vec<String>, Refusal> {
         let stack = Arc::new(request.stack);
         for name in &request.services {
             if stack.service(name).is_none() {
-                return Err(format!("no service `{name}` in the config"));
+                return Err(Refusal::BadRequest(format!(
+                    "no service `{name}` in the config"
+                )));
             }
         }
+        crate::state::check_writable(&stack.state_dir).map_err(Refusal::Unavailable)?;
         let roots: Vec<&str> = if request.services.is_empty() {
             stack
                 .services
@@ -173,7 +184,7 @@ impl Orchestrator {
             std::thread::Builder::new()
                 .name(format!("gate {name}"))
                 .spawn(move || me.gate(launch, generation))
-                .map_err(|e| format!("cannot start a thread: {e}"))?;
+                .map_err(|e| Refusal::Unavailable(format!("cannot start a thread: {e}")))?;
         }
         Ok(wanted)
     }
@@ -250,7 +261,11 @@ impl Orchestrator {
 
     /// Stops the named services and everything that depends on them (all when empty),
     /// dependents first, each group in parallel. Returns what was stopped.
-    pub fn down(&self, names: &[String], timeout: Option<Duration>) -> Result<Vec<String>, String> {
+    pub fn down(
+        &self,
+        names: &[String],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<String>, Refusal> {
         let (order, supervisors) = {
             let mut inner = self.lock();
             let Some(stack) = inner.stack.clone() else {
@@ -258,7 +273,9 @@ impl Orchestrator {
             };
             for name in names {
                 if stack.service(name).is_none() {
-                    return Err(format!("no service `{name}` in the config"));
+                    return Err(Refusal::BadRequest(format!(
+                        "no service `{name}` in the config"
+                    )));
                 }
             }
             let graph = Graph::new(&stack.services);

@@ -2,7 +2,7 @@
 //! control API on its Unix socket (mode 0600). SIGTERM, SIGINT or `POST /v1/daemon/stop` end
 //! it and leave every service running: they outlive the supervisor.
 
-use super::orchestrator::Orchestrator;
+use super::orchestrator::{Orchestrator, Refusal};
 use super::paths::Paths;
 use crate::api::types::{DownRequest, ErrorBody, UpRequest, UpResponse};
 use axum::extract::State;
@@ -131,10 +131,11 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// The services an `up` or `down` acted on, or why it refused (a bad request).
-fn answer(outcome: Result<Result<Vec<String>, String>, Response>) -> Response {
+fn answer(outcome: Result<Result<Vec<String>, Refusal>, Response>) -> Response {
     match outcome {
         Ok(Ok(services)) => Json(UpResponse { services }).into_response(),
-        Ok(Err(message)) => error(StatusCode::BAD_REQUEST, message),
+        Ok(Err(Refusal::BadRequest(message))) => error(StatusCode::BAD_REQUEST, message),
+        Ok(Err(Refusal::Unavailable(message))) => error(StatusCode::SERVICE_UNAVAILABLE, message),
         Err(response) => response,
     }
 }

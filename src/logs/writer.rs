@@ -32,6 +32,12 @@ pub struct LogWriter {
     keep: u32,
     file: File,
     size: u64,
+    /// Lines that could not be written since the last one that could (disk full, state dir
+    /// gone read-only), and why: reported in the log once writing works again.
+    lost: u64,
+    lost_because: Option<io::Error>,
+    /// A failed write left part of a line in the file: the next one starts on a new line.
+    torn: bool,
 }
 
 impl LogWriter {
@@ -48,12 +54,46 @@ impl LogWriter {
             keep,
             file,
             size,
+            lost: 0,
+            lost_because: None,
+            torn: false,
         })
     }
 
-    /// Writes one line (without its line break), rotating first if it would not fit.
-    pub fn line(&mut self, stream: Stream, text: &[u8]) -> io::Result<()> {
-        let mut record = Vec::with_capacity(text.len() + 40);
+    /// Writes one line (without its line break), rotating first if it would not fit. A line
+    /// that cannot be written is counted, not fatal: the service must go on whatever happens
+    /// to the disk, and the log says how many lines it lost once it can.
+    pub fn line(&mut self, stream: Stream, text: &[u8]) {
+        if self.lost > 0 {
+            let note = format!(
+                "{} line(s) lost: the log could not be written ({})",
+                self.lost,
+                self.lost_because
+                    .take()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default()
+            );
+            let lost = std::mem::take(&mut self.lost);
+            if self.write(Stream::Berth, note.as_bytes()).is_err() {
+                self.lost = lost;
+            }
+        }
+        if let Err(e) = self.write(stream, text) {
+            self.lost += 1;
+            self.lost_because = Some(e);
+        }
+    }
+
+    /// How many lines are waiting to be reported lost.
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    fn write(&mut self, stream: Stream, text: &[u8]) -> io::Result<()> {
+        let mut record = Vec::with_capacity(text.len() + 41);
+        if self.torn {
+            record.push(b'\n');
+        }
         record.extend_from_slice(time::rfc3339_ms(time::now_ms()).as_bytes());
         record.push(b' ');
         record.extend_from_slice(stream.tag().as_bytes());
@@ -61,10 +101,24 @@ impl LogWriter {
         record.extend_from_slice(text);
         record.push(b'\n');
         if self.size > 0 && self.size + record.len() as u64 > self.max_size {
-            self.rotate()?;
+            // A failed rotation (say, a read-only dir) still lets the line be appended.
+            let _ = self.rotate();
         }
-        self.file.write_all(&record)?;
-        self.size += record.len() as u64;
+        let mut written = 0;
+        while written < record.len() {
+            match self.file.write(&record[written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.size += written as u64;
+                    self.torn |= written > 0;
+                    return Err(e);
+                }
+            }
+        }
+        self.size += written as u64;
+        self.torn = false;
         Ok(())
     }
 
@@ -103,11 +157,7 @@ pub const MAX_LINE: usize = 64 * 1024;
 
 impl LineBuffer {
     /// Feeds a chunk; `emit` gets each complete line without its break.
-    pub fn feed(
-        &mut self,
-        chunk: &[u8],
-        emit: &mut dyn FnMut(&[u8]) -> io::Result<()>,
-    ) -> io::Result<()> {
+    pub fn feed(&mut self, chunk: &[u8], emit: &mut dyn FnMut(&[u8])) {
         self.pending.extend_from_slice(chunk);
         let mut start = 0;
         while let Some(pos) = self.pending[start..].iter().position(|&b| b == b'\n') {
@@ -115,25 +165,23 @@ impl LineBuffer {
             let line = self.pending[start..end]
                 .strip_suffix(b"\r")
                 .unwrap_or(&self.pending[start..end]);
-            emit(line)?;
+            emit(line);
             start = end + 1;
         }
         self.pending.drain(..start);
         while self.pending.len() >= MAX_LINE {
             let rest = self.pending.split_off(MAX_LINE);
-            emit(&self.pending)?;
+            emit(&self.pending);
             self.pending = rest;
         }
-        Ok(())
     }
 
     /// At end of stream, what is left as a last line.
-    pub fn finish(&mut self, emit: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+    pub fn finish(&mut self, emit: &mut dyn FnMut(&[u8])) {
         if !self.pending.is_empty() {
             let rest = std::mem::take(&mut self.pending);
-            emit(&rest)?;
+            emit(&rest);
         }
-        Ok(())
     }
 }
 
@@ -144,14 +192,11 @@ mod tests {
     fn lines(chunks: &[&[u8]]) -> Vec<String> {
         let mut out = Vec::new();
         let mut buffer = LineBuffer::default();
-        let mut emit = |l: &[u8]| {
-            out.push(String::from_utf8_lossy(l).into_owned());
-            Ok(())
-        };
+        let mut emit = |l: &[u8]| out.push(String::from_utf8_lossy(l).into_owned());
         for c in chunks {
-            buffer.feed(c, &mut emit).unwrap();
+            buffer.feed(c, &mut emit);
         }
-        buffer.finish(&mut emit).unwrap();
+        buffer.finish(&mut emit);
         out
     }
 
@@ -173,8 +218,7 @@ mod tests {
         let path = dir.path().join("logs/api.log");
         let mut w = LogWriter::open(&path, 2048, 3).unwrap();
         for i in 0..100 {
-            w.line(Stream::Out, format!("line {i:03}").as_bytes())
-                .unwrap();
+            w.line(Stream::Out, format!("line {i:03}").as_bytes());
         }
         let mut all = Vec::new();
         for suffix in [".3", ".2", ".1", ""] {
@@ -199,10 +243,40 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.log");
         let mut w = LogWriter::open(&path, 1 << 20, 5).unwrap();
-        w.line(Stream::Err, b"boom").unwrap();
+        w.line(Stream::Err, b"boom");
         let text = std::fs::read_to_string(&path).unwrap();
         let (stamp, rest) = text.split_once(' ').unwrap();
         assert_eq!(stamp.len(), "2026-11-22T04:30:00.123Z".len());
         assert_eq!(rest, "err boom\n");
+    }
+
+    #[test]
+    fn a_full_disk_loses_lines_without_failing_and_says_so_when_it_can() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        let mut w = LogWriter::open(&path, 1 << 20, 5).unwrap();
+        w.line(Stream::Out, b"before");
+        // Every write to /dev/full fails with ENOSPC.
+        let real = std::mem::replace(
+            &mut w.file,
+            OpenOptions::new().append(true).open("/dev/full").unwrap(),
+        );
+        for _ in 0..3 {
+            w.line(Stream::Out, b"lost");
+        }
+        assert_eq!(w.lost(), 3);
+        w.file = real;
+        w.line(Stream::Out, b"after");
+        assert_eq!(w.lost(), 0);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let tails: Vec<&str> = text.lines().map(|l| l.split_once(' ').unwrap().1).collect();
+        assert_eq!(tails.len(), 3, "{text}");
+        assert_eq!(tails[0], "out before");
+        assert!(
+            tails[1].starts_with("berth 3 line(s) lost: the log could not be written (No space"),
+            "{}",
+            tails[1]
+        );
+        assert_eq!(tails[2], "out after");
     }
 }

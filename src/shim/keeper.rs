@@ -71,15 +71,16 @@ pub fn run(spec: &ShimSpec) -> io::Result<()> {
         Ok(child) => child,
         Err(e) => {
             let error = format!("cannot start `{}`: {e}", spec.argv.join(" "));
-            log.line(Stream::Berth, error.as_bytes())?;
+            log.line(Stream::Berth, error.as_bytes());
             record.outcome = Outcome::FailedToStart { error };
-            return save(spec, &record);
+            save(spec, &record, &mut log);
+            return Ok(());
         }
     };
     let main = ProcessId::of(child.id())?;
     record.main = Some(main);
     record.pgid = Some(main.pid);
-    save(spec, &record)?;
+    save(spec, &record, &mut log);
 
     let mut keeper = Keeper {
         spec,
@@ -106,7 +107,7 @@ pub fn run(spec: &ShimSpec) -> io::Result<()> {
         (_, Some(s)) => format!("killed by signal {s}"),
         _ => "ended".to_string(),
     };
-    keeper.log.line(Stream::Berth, note.as_bytes())?;
+    keeper.log.line(Stream::Berth, note.as_bytes());
     let mut record = keeper.record;
     record.outcome = Outcome::Exited {
         code,
@@ -114,12 +115,23 @@ pub fn run(spec: &ShimSpec) -> io::Result<()> {
         stopped: keeper.stop_requested,
         ended_at_ms: now_ms(),
     };
-    save(spec, &record)
+    save(spec, &record, &mut keeper.log);
+    Ok(())
 }
 
-fn save(spec: &ShimSpec, record: &RunFile) -> io::Result<()> {
-    let json = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
-    write_atomic(&spec.run_file, &json)
+/// Records the run file. A full or read-only state dir must not cost the service its
+/// keeper, so a failure is noted in the log (itself best effort) and the shim carries on.
+fn save(spec: &ShimSpec, record: &RunFile, log: &mut LogWriter) {
+    let written = serde_json::to_vec_pretty(record)
+        .map_err(io::Error::other)
+        .and_then(|json| write_atomic(&spec.run_file, &json));
+    if let Err(e) = written {
+        let note = format!(
+            "cannot record the run file {}: {e}",
+            spec.run_file.display()
+        );
+        log.line(Stream::Berth, note.as_bytes());
+    }
 }
 
 /// The service's command: its own process group, the given environment only, no stdin.
@@ -218,13 +230,13 @@ impl Keeper<'_> {
         let mut may_be_done = true;
         loop {
             if signals.stop.load(Ordering::SeqCst) && !self.stop_requested {
-                self.begin_stop()?;
+                self.begin_stop();
             }
             if self.status.is_some() && !self.leftovers_signalled && !self.follow_pidfile()? {
-                self.signal_leftovers()?;
+                self.signal_leftovers();
             }
             if self.kill_at.is_some_and(|at| Instant::now() >= at) && !self.killed {
-                self.kill_everything()?;
+                self.kill_everything();
                 may_be_done = true;
             }
             let pipes_open = outputs.iter().any(|o| o.fd.is_some());
@@ -271,7 +283,7 @@ impl Keeper<'_> {
                 self.reap();
                 may_be_done = true;
             }
-            self.read_notifications()?;
+            self.read_notifications();
             if !pipes_open {
                 // Nothing to poll but the signals: a leftover that closed its output still
                 // keeps the shim; the timeout above brings the loop round again.
@@ -295,14 +307,14 @@ impl Keeper<'_> {
         }
         match rustix::io::read(fd.as_fd(), &mut buf) {
             Ok(0) => {
-                output.lines.finish(&mut |line| log.line(stream, line))?;
+                output.lines.finish(&mut |line| log.line(stream, line));
                 output.fd = None;
                 Ok(true)
             }
             Ok(n) => {
                 output
                     .lines
-                    .feed(&buf[..n], &mut |line| log.line(stream, line))?;
+                    .feed(&buf[..n], &mut |line| log.line(stream, line));
                 Ok(false)
             }
             Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => Ok(false),
@@ -311,17 +323,17 @@ impl Keeper<'_> {
     }
 
     /// Takes `READY=1` from the service's notifications (sd_notify) and records it once.
-    fn read_notifications(&mut self) -> io::Result<()> {
+    fn read_notifications(&mut self) {
         let Some(n) = &self.notify else {
-            return Ok(());
+            return;
         };
         if !n.ready_sent() || self.record.ready {
-            return Ok(());
+            return;
         }
         self.record.ready = true;
         self.log
-            .line(Stream::Berth, b"ready (READY=1 through NOTIFY_SOCKET)")?;
-        save(self.spec, &self.record)
+            .line(Stream::Berth, b"ready (READY=1 through NOTIFY_SOCKET)");
+        save(self.spec, &self.record, &mut self.log);
     }
 
     /// For a `pidfile` service whose command exited with 0 (it daemonized): takes the pid
@@ -359,18 +371,18 @@ impl Keeper<'_> {
                 "no live process in the pid file {} after the command exited",
                 path.display()
             );
-            self.log.line(Stream::Berth, note.as_bytes())?;
+            self.log.line(Stream::Berth, note.as_bytes());
             return Ok(false);
         };
         self.log.line(
             Stream::Berth,
             format!("following pid {} from {}", daemon.pid, path.display()).as_bytes(),
-        )?;
+        );
         self.main = daemon;
         self.status = None;
         self.record.main = Some(daemon);
         self.record.pgid = table::stat(daemon.pid).ok().map(|s| s.pgrp);
-        save(self.spec, &self.record)?;
+        save(self.spec, &self.record, &mut self.log);
         Ok(true)
     }
 
@@ -386,7 +398,7 @@ impl Keeper<'_> {
     }
 
     /// The stop command, or the stop signal to the service's group; SIGKILL after the timeout.
-    fn begin_stop(&mut self) -> io::Result<()> {
+    fn begin_stop(&mut self) {
         self.stop_requested = true;
         let timeout =
             super::stop::take_override(&self.spec.run_file).unwrap_or(self.spec.stop_timeout);
@@ -396,14 +408,14 @@ impl Keeper<'_> {
             return self.kill_everything();
         }
         if self.status.is_some() {
-            return Ok(());
+            return;
         }
         match &self.spec.stop_command {
             Some(argv) => {
                 self.log.line(
                     Stream::Berth,
                     format!("stopping: running `{}`", argv.join(" ")).as_bytes(),
-                )?;
+                );
                 let started = Command::new(&argv[0])
                     .args(&argv[1..])
                     .env_clear()
@@ -421,7 +433,7 @@ impl Keeper<'_> {
                             self.spec.stop_signal
                         )
                         .as_bytes(),
-                    )?;
+                    );
                     self.signal_group(self.spec.stop_signal.number());
                 }
             }
@@ -429,19 +441,18 @@ impl Keeper<'_> {
                 self.log.line(
                     Stream::Berth,
                     format!("stopping: sending SIG{}", self.spec.stop_signal).as_bytes(),
-                )?;
+                );
                 self.signal_group(self.spec.stop_signal.number());
             }
         }
-        Ok(())
     }
 
     /// After the main process ended: whatever it left gets the stop signal, then SIGKILL.
-    fn signal_leftovers(&mut self) -> io::Result<()> {
+    fn signal_leftovers(&mut self) {
         self.leftovers_signalled = true;
         let leftovers = table::descendants(self.me.pid);
         if leftovers.is_empty() {
-            return Ok(());
+            return;
         }
         let signal = self.spec.stop_signal.number();
         self.signal_group(signal);
@@ -457,14 +468,14 @@ impl Keeper<'_> {
                 leftovers.len()
             )
             .as_bytes(),
-        )
+        );
     }
 
-    fn kill_everything(&mut self) -> io::Result<()> {
+    fn kill_everything(&mut self) {
         self.killed = true;
         let left = table::descendants(self.me.pid);
         if left.is_empty() {
-            return Ok(());
+            return;
         }
         self.log.line(
             Stream::Berth,
@@ -473,12 +484,11 @@ impl Keeper<'_> {
                 left.len()
             )
             .as_bytes(),
-        )?;
+        );
         self.signal_group(Signal::KILL.as_raw());
         for pid in left {
             signal_pid(pid, Signal::KILL.as_raw());
         }
-        Ok(())
     }
 
     /// The service's process group, and its main process when that left the group (a

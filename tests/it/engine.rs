@@ -72,9 +72,10 @@ impl Stack {
         status
     }
 
-    /// `down` stops everything, dependents first, and no process of `before` survives.
-    pub fn assert_down_leaves_nothing(&self, before: &BTreeMap<String, Option<u64>>) {
-        self.berth(&["down"]).code(0).stderr_has("stopped api, db");
+    /// `down` stops everything, dependents first (`said`: the order it reports), and no
+    /// process of `before` survives.
+    pub fn assert_down_leaves_nothing(&self, before: &BTreeMap<String, Option<u64>>, said: &str) {
+        self.berth(&["down"]).code(0).stderr_has(said);
         for pid in before.values().flatten() {
             assert!(!alive(*pid), "pid {pid} survived down");
         }
@@ -121,7 +122,7 @@ fn up_waits_for_readiness_in_order_and_down_leaves_nothing() {
     let environ = std::fs::read(format!("/proc/{}/environ", api_view["pid"])).unwrap();
     assert!(String::from_utf8_lossy(&environ).contains(&format!("DB_PORT={}\0", stack.db_port)));
 
-    stack.assert_down_leaves_nothing(&stack.pids());
+    stack.assert_down_leaves_nothing(&stack.pids(), "stopped api, db");
     assert!(std::net::TcpStream::connect(("127.0.0.1", stack.db_port)).is_err());
     let after = stack.berth(&["status", "--json"]).code(3).json();
     assert_eq!(after["health"], "stopped");
@@ -165,7 +166,7 @@ fn daemon_stop_leaves_the_services_running() {
         assert!(alive(*pid));
     }
     // With no daemon, down still stops everything, dependents first.
-    stack.assert_down_leaves_nothing(&before);
+    stack.assert_down_leaves_nothing(&before, "stopped api, db");
 }
 
 #[test]

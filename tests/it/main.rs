@@ -10,5 +10,6 @@ mod readiness;
 mod rediscovery;
 mod schema;
 mod shim;
+mod state_dir;
 mod supervisor;
 mod support;

@@ -50,7 +50,7 @@ fn deleted_and_corrupt_run_files_rediscover_the_running_services() {
         assert_eq!(stack.instances(service).len(), 1, "{service}");
     }
     // And they are under control again.
-    stack.assert_down_leaves_nothing(&before);
+    stack.assert_down_leaves_nothing(&before, "stopped api, db");
 }
 
 #[test]
@@ -60,7 +60,7 @@ fn run_files_lost_with_no_daemon_still_let_down_stop_everything() {
     let before = stack.pids();
     stack.kill_daemon();
     std::fs::remove_dir_all(stack.state_dir().join("run")).unwrap();
-    stack.assert_down_leaves_nothing(&before);
+    stack.assert_down_leaves_nothing(&before, "stopped api, db");
 }
 
 #[test]

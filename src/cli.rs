@@ -8,7 +8,11 @@ pub mod daemon;
 pub mod doctor;
 pub mod down;
 pub mod ensure;
+pub mod foreground;
+pub mod interrupt;
+pub mod log_lines;
 pub mod logs;
+pub mod progress;
 pub mod restart;
 pub mod schema;
 pub mod shim;
@@ -47,6 +51,13 @@ impl Failure {
         }
     }
 
+    /// Says what went wrong on stderr (nothing when it was said already).
+    pub fn print(&self) {
+        if !self.message.is_empty() {
+            eprintln!("{} {}", Style::stderr().red("error:"), self.message);
+        }
+    }
+
     pub fn usage(message: impl Into<String>) -> Failure {
         Failure {
             exit: Exit::Usage,
@@ -75,8 +86,15 @@ pub fn main() -> i32 {
         Command::Shim => shim::run(),
         Command::Up {
             services,
+            foreground: true,
+            timeout,
+            ..
+        } => foreground::run(&cli.global, services, *timeout),
+        Command::Up {
+            services,
             no_wait,
             timeout,
+            ..
         } => up::run(&cli.global, services, *no_wait, *timeout),
         Command::Down {
             services,
@@ -108,9 +126,7 @@ pub fn main() -> i32 {
     match outcome {
         Ok(exit) => exit as i32,
         Err(failure) => {
-            if !failure.message.is_empty() {
-                eprintln!("{} {}", Style::stderr().red("error:"), failure.message);
-            }
+            failure.print();
             failure.exit as i32
         }
     }

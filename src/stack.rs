@@ -76,6 +76,25 @@ impl Stack {
     }
 
     /// The port each service is configured with (before any move at start time).
+    /// What `up` of `names` starts: those services (every `autostart` one when empty) and
+    /// what they depend on.
+    pub fn wanted(&self, names: &[String]) -> Vec<String> {
+        let roots: Vec<&str> = if names.is_empty() {
+            self.services
+                .iter()
+                .filter(|s| s.autostart)
+                .map(|s| s.name.as_str())
+                .collect()
+        } else {
+            names.iter().map(String::as_str).collect()
+        };
+        graph::Graph::new(&self.services)
+            .with_dependencies(&roots)
+            .into_iter()
+            .map(String::from)
+            .collect()
+    }
+
     pub fn configured_port(&self, name: &str) -> Option<u16> {
         self.service(name).and_then(|s| s.port)
     }

@@ -11,6 +11,11 @@ pub struct Style {
 impl Style {
     pub const PLAIN: Style = Style { colour: false };
 
+    /// Colour whatever the stream is (for tests of what a terminal would show).
+    pub fn coloured() -> Style {
+        Style { colour: true }
+    }
+
     /// Colour for stderr when it is a terminal and `NO_COLOR` is not set.
     pub fn stderr() -> Style {
         Style::detect(std::io::stderr().is_terminal())
@@ -50,5 +55,11 @@ impl Style {
     }
     pub fn yellow(self, text: &str) -> String {
         self.paint("33", text)
+    }
+
+    /// The `index`-th of six colours that tell services apart (cycling), for name prefixes.
+    pub fn tint(self, index: usize, text: &str) -> String {
+        const TINTS: [&str; 6] = ["36", "35", "34", "33", "32", "96"];
+        self.paint(TINTS[index % TINTS.len()], text)
     }
 }

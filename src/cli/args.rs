@@ -107,16 +107,23 @@ Starts the daemon if needed, then the services and what they depend on, each as 
 dependencies are ready. Exit status: 0 all ready, 1 one failed (its reason and last log lines
 are shown), 2 bad config or unknown service.
 
+With --foreground it stays attached: every service's output, prefixed with its name, until
+Ctrl-C stops the stack (a second Ctrl-C kills it at once).
+
 Examples:
   berth up
   berth up api --timeout 30s
-  berth up --no-wait")]
+  berth up --no-wait
+  berth up -F")]
     Up {
         /// Services to start (with their dependencies)
         services: Vec<String>,
         /// Return once the starts are scheduled
-        #[arg(long)]
+        #[arg(long, conflicts_with = "foreground")]
         no_wait: bool,
+        /// Stay attached, showing every service's output; Ctrl-C stops the stack
+        #[arg(short = 'F', long)]
+        foreground: bool,
         /// Give up waiting after this long (e.g. 30s)
         #[arg(long, value_parser = parse_duration)]
         timeout: Option<std::time::Duration>,

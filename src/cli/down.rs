@@ -26,14 +26,21 @@ pub fn run(
 ) -> Result<Exit, Failure> {
     let stack = load_with_services(global, services)?;
     let timeout = if force { Some(Duration::ZERO) } else { timeout };
-    let stopped = stop(&stack, services, timeout)?;
+    let stopped = take_down(&stack, services, timeout)?;
     if !global.quiet {
-        if stopped.is_empty() {
-            eprintln!("nothing was running");
-        } else {
-            eprintln!("stopped {}", stopped.join(", "));
-        }
+        say_stopped(&stopped);
     }
+    Ok(Exit::Done)
+}
+
+/// What `down` does: stops `services` and their dependents, and with no names, everything
+/// and then the daemon.
+pub fn take_down(
+    stack: &Stack,
+    services: &[String],
+    timeout: Option<Duration>,
+) -> Result<Vec<String>, Failure> {
+    let stopped = stop(stack, services, timeout)?;
     if services.is_empty() {
         let paths = Paths::new(&stack.state_dir);
         let _ = call::<(), serde_json::Value>(
@@ -44,7 +51,15 @@ pub fn run(
             Duration::from_secs(10),
         );
     }
-    Ok(Exit::Done)
+    Ok(stopped)
+}
+
+pub fn say_stopped(stopped: &[String]) {
+    if stopped.is_empty() {
+        eprintln!("nothing was running");
+    } else {
+        eprintln!("stopped {}", stopped.join(", "));
+    }
 }
 
 /// Stops `services` and their dependents (all when empty), through the daemon if one runs,
@@ -68,15 +83,15 @@ pub fn stop(
         DOWN_TIMEOUT,
     ) {
         Ok(stopped) => Ok(stopped.services),
-        Err(ClientError::NotRunning) => Ok(stop_without_daemon(stack, services, timeout)),
+        Err(ClientError::NotRunning) => Ok(stop_directly(stack, services, timeout)),
         Err(e) => Err(super::daemon_failure(e)),
     }
 }
 
-/// With no daemon (killed, or stopped with `daemon stop`), the services' shims still run:
-/// each is asked to stop its service, dependents first, and waited for. Services whose run
+/// Without the daemon (killed, stopped with `daemon stop`, or too slow for a forced stop):
+/// each shim is asked to stop its service, dependents first, and waited for. Services whose run
 /// files are lost are found by their markers; remains without a shim are stopped directly.
-fn stop_without_daemon(stack: &Stack, names: &[String], timeout: Option<Duration>) -> Vec<String> {
+pub fn stop_directly(stack: &Stack, names: &[String], timeout: Option<Duration>) -> Vec<String> {
     let graph = Graph::new(&stack.services);
     let wanted: Vec<&str> = if names.is_empty() {
         stack.services.iter().map(|s| s.name.as_str()).collect()

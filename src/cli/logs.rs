@@ -3,6 +3,7 @@
 //! prefixed with its service's name.
 
 use super::args::Global;
+use super::log_lines::LogLines;
 use super::up::load_with_services;
 use super::{Exit, Failure};
 use crate::daemon::launch::log_path;
@@ -38,8 +39,7 @@ pub fn run(global: &Global, services: &[String], options: &Options) -> Result<Ex
             .is_none_or(|t| r.time.is_empty() || r.time >= *t)
     };
     let prefix = names.len() > 1;
-    let width = names.iter().map(String::len).max().unwrap_or(0);
-    let style = Style::stdout();
+    let lines = LogLines::new(&names, options.timestamps, Style::stdout());
     let mut records: Vec<(String, Record)> = Vec::new();
     for name in &names {
         let path = log_path(&stack, name);
@@ -60,19 +60,7 @@ pub fn run(global: &Global, services: &[String], options: &Options) -> Result<Ex
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let print = |out: &mut dyn Write, name: &str, r: &Record| -> std::io::Result<()> {
-        let mut line = String::new();
-        if prefix {
-            line.push_str(&style.dim(&format!("{name:<width$} | ")));
-        }
-        if options.timestamps && !r.time.is_empty() {
-            line.push_str(&format!("{} ", r.time));
-        }
-        if r.stream == "berth" {
-            line.push_str(&style.dim(&format!("[berth] {}", r.text)));
-        } else {
-            line.push_str(&r.text);
-        }
-        writeln!(out, "{line}")
+        writeln!(out, "{}", lines.format(name, r))
     };
     for (name, r) in shown {
         if print(&mut out, name, r).is_err() {

@@ -52,10 +52,6 @@ pub fn run(
             .map(String::from)
             .collect()
     };
-    let voice = if global.quiet {
-        Voice::Silent
-    } else {
-        Voice::Progress
-    };
+    let voice = Voice::of(global);
     bring_up(&stack, &again, false, timeout, voice)
 }

@@ -2,6 +2,7 @@
 //! ready, showing each one as it gets there; on failure, the reason and the last log lines.
 
 use super::args::Global;
+use super::progress::Progress;
 use super::{Exit, Failure, config_path, options, report};
 use crate::api::client::call;
 use crate::api::types::{ServiceView, StatusResponse, UpRequest, UpResponse};
@@ -11,7 +12,7 @@ use crate::daemon::paths::Paths;
 use crate::daemon::supervisor::ServiceState;
 use crate::stack::Stack;
 use crate::style::Style;
-use std::collections::BTreeSet;
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 /// How often progress is read from the daemon.
@@ -25,6 +26,17 @@ pub enum Voice {
     Silent,
 }
 
+impl Voice {
+    /// Progress unless `-q`.
+    pub fn of(global: &Global) -> Voice {
+        if global.quiet {
+            Voice::Silent
+        } else {
+            Voice::Progress
+        }
+    }
+}
+
 pub fn run(
     global: &Global,
     services: &[String],
@@ -32,11 +44,7 @@ pub fn run(
     timeout: Option<Duration>,
 ) -> Result<Exit, Failure> {
     let stack = load_with_services(global, services)?;
-    let voice = if global.quiet {
-        Voice::Silent
-    } else {
-        Voice::Progress
-    };
+    let voice = Voice::of(global);
     bring_up(&stack, services, no_wait, timeout, voice)
 }
 
@@ -101,7 +109,11 @@ fn wait(
     timeout: Option<Duration>,
 ) -> Result<Exit, Failure> {
     let style = Style::stderr();
-    let mut reported = BTreeSet::new();
+    let live = voice == Voice::Progress
+        && std::io::stderr().is_terminal()
+        && std::env::var("TERM").is_ok_and(|t| !t.is_empty() && t != "dumb");
+    let mut progress = Progress::new(wanted, live, style);
+    let mut last_frame = String::new();
     loop {
         let status: StatusResponse =
             call::<(), _>(&paths.socket, "GET", "/v1/status", None, CALL_TIMEOUT)
@@ -111,44 +123,38 @@ fn wait(
             .iter()
             .filter(|s| wanted.contains(&s.name))
             .collect();
-        for view in &views {
-            if reported.contains(&view.name) {
-                continue;
-            }
-            let took = started.elapsed().as_millis();
-            let line = match view.state {
-                ServiceState::Running => {
-                    format!("{} {} ready in {took}ms", style.green("✓"), view.name)
-                }
-                ServiceState::Exited => {
-                    format!("{} {} completed in {took}ms", style.green("✓"), view.name)
-                }
-                ServiceState::Failed => {
-                    let reason = view.reason.clone().unwrap_or_else(|| "failed".to_string());
-                    eprintln!("{} {} failed: {reason}", style.red("✗"), view.name);
-                    print_log_tail(stack, &view.name);
-                    return Err(Failure::failed(String::new()));
-                }
-                _ => continue,
-            };
-            reported.insert(view.name.clone());
-            if voice == Voice::Progress {
-                eprintln!("{line}");
-            }
+        let frame = progress.show(&views, started.elapsed().as_millis());
+        // The live block only changes on a new stage or the tenth-second tick.
+        if voice == Voice::Progress && frame != last_frame {
+            eprint!("{frame}");
+            last_frame = frame;
         }
-        if reported.len() == wanted.len() {
+        if let Some(failed) = views.iter().find(|v| v.state == ServiceState::Failed) {
+            if !(live && voice == Voice::Progress) {
+                let reason = failed.reason.as_deref().unwrap_or("failed");
+                eprintln!("{} {} failed: {reason}", style.red("✗"), failed.name);
+            }
+            print_log_tail(stack, &failed.name);
+            return Err(Failure::failed(String::new()));
+        }
+        let ready =
+            |v: &&&ServiceView| matches!(v.state, ServiceState::Running | ServiceState::Exited);
+        if views.len() == wanted.len() && views.iter().all(|v| ready(&v)) {
             return Ok(Exit::Done);
         }
         if timeout.is_some_and(|t| started.elapsed() >= t) {
-            let pending: Vec<&str> = wanted
+            let pending: Vec<&str> = views
                 .iter()
-                .filter(|n| !reported.contains(*n))
-                .map(String::as_str)
+                .filter(|v| !ready(v))
+                .map(|v| v.name.as_str())
                 .collect();
             return Err(Failure::failed(format!(
                 "not ready within the timeout: {}",
                 pending.join(", ")
             )));
+        }
+        if super::interrupt::requested() {
+            return Err(Failure::failed("interrupted while starting"));
         }
         std::thread::sleep(POLL);
     }
@@ -156,17 +162,12 @@ fn wait(
 
 /// The last lines a failed service wrote, so the reason is on screen without `berth logs`.
 fn print_log_tail(stack: &Stack, service: &str) {
-    let Ok(text) = std::fs::read_to_string(log_path(stack, service)) else {
-        return;
-    };
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = &lines[lines.len().saturating_sub(20)..];
+    let tail = crate::logs::read::tail(&log_path(stack, service), Some(20), &|_| true);
     if tail.is_empty() {
         return;
     }
     eprintln!("  last lines of its log:");
-    for line in tail {
-        let text = line.splitn(3, ' ').nth(2).unwrap_or(line);
-        eprintln!("  | {text}");
+    for record in tail {
+        eprintln!("  | {}", record.text);
     }
 }

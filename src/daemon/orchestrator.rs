@@ -82,22 +82,7 @@ impl Orchestrator {
             }
         }
         crate::state::check_writable(&stack.state_dir).map_err(Refusal::Unavailable)?;
-        let roots: Vec<&str> = if request.services.is_empty() {
-            stack
-                .services
-                .iter()
-                .filter(|s| s.autostart)
-                .map(|s| s.name.as_str())
-                .collect()
-        } else {
-            request.services.iter().map(String::as_str).collect()
-        };
-        let graph = Graph::new(&stack.services);
-        let wanted: Vec<String> = graph
-            .with_dependencies(&roots)
-            .into_iter()
-            .map(String::from)
-            .collect();
+        let wanted = stack.wanted(&request.services);
         let ports: Arc<BTreeMap<String, u16>> = Arc::new(
             stack
                 .services

@@ -46,11 +46,13 @@ pub fn wait(
         // Only what our own shim wrote counts (never a record another instance left).
         let record = RunFile::read(&spec.run_file).filter(|r| r.shim.pid == shim_pid);
         let notified = record.as_ref().is_some_and(|r| r.ready);
+        let main = record.as_ref().and_then(|r| r.main).map(|m| m.pid);
         match record.map(|r| r.outcome) {
             Some(Outcome::FailedToStart { error }) => return Readiness::FailedToStart(error),
             Some(outcome @ Outcome::Exited { .. }) => return Readiness::Exited(outcome),
             Some(Outcome::Running | Outcome::Stopping) => {
-                match check(service, spec, shim_pid, notified, &mut log, port_of) {
+                let started = Started { notified, main };
+                match check(service, spec, shim_pid, started, &mut log, port_of) {
                     Ok(()) => return Readiness::Ready,
                     Err(reason) => why = reason,
                 }
@@ -67,14 +69,36 @@ pub fn wait(
     }
 }
 
+/// What the shim has recorded of this run so far.
+#[derive(Clone, Copy)]
+struct Started {
+    /// `READY=1` arrived through `NOTIFY_SOCKET`.
+    notified: bool,
+    /// The main process as recorded.
+    main: Option<u32>,
+}
+
 fn check(
     service: &Service,
     spec: &ShimSpec,
     shim_pid: u32,
-    notified: bool,
+    Started { notified, main }: Started,
     log: &mut LogScan,
     port_of: &dyn Fn(&str) -> Option<u16>,
 ) -> Result<(), String> {
+    // A daemonizing command has started once the shim follows the pid from its pid file: the
+    // port may be open before the launcher exits, and the main process must be the daemon.
+    if let Some(pidfile) = &spec.pidfile {
+        let written = std::fs::read_to_string(pidfile)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok());
+        if written.is_none() || written != main {
+            return Err(format!(
+                "its command has not daemonized yet (no live pid in {} followed)",
+                pidfile.display()
+            ));
+        }
+    }
     if let Some(pattern) = &service.ready_log
         && log.matches(pattern)
     {

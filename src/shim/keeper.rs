@@ -229,8 +229,12 @@ impl Keeper<'_> {
         // pipe closing, a deadline): only then is the process table scanned.
         let mut may_be_done = true;
         loop {
-            if signals.stop.load(Ordering::SeqCst) && !self.stop_requested {
-                self.begin_stop();
+            if signals.stop.swap(false, Ordering::SeqCst) {
+                if self.stop_requested {
+                    self.hurry();
+                } else {
+                    self.begin_stop();
+                }
             }
             if self.status.is_some() && !self.leftovers_signalled && !self.follow_pidfile()? {
                 self.signal_leftovers();
@@ -444,6 +448,19 @@ impl Keeper<'_> {
                 );
                 self.signal_group(self.spec.stop_signal.number());
             }
+        }
+    }
+
+    /// A second stop request while stopping (`down --force` after a `down`, a second Ctrl-C
+    /// of `up --foreground`): its timeout override applies if it is sooner.
+    fn hurry(&mut self) {
+        let Some(timeout) = super::stop::take_override(&self.spec.run_file) else {
+            return;
+        };
+        let at = Instant::now() + timeout;
+        self.kill_at = Some(self.kill_at.map_or(at, |old| old.min(at)));
+        if timeout.is_zero() && !self.killed {
+            self.kill_everything();
         }
     }
 

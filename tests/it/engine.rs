@@ -50,6 +50,18 @@ impl Stack {
 }
 
 impl Stack {
+    /// `berth ARGS` started in the project's directory, its output piped, not waited for.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .current_dir(self.project.path())
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// Kills the daemon with SIGKILL and waits until it is gone.
     pub fn kill_daemon(&self) {
         let status = self.berth(&["status", "--json"]).output_any().json();
@@ -211,14 +223,7 @@ fn up_of_one_service_starts_its_dependencies_only() {
 #[test]
 fn up_does_not_keep_the_callers_output_open() {
     let stack = Stack::new();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
-        .arg("up")
-        .current_dir(stack.project.path())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = stack.spawn(&["up"]);
     let (tx, rx) = std::sync::mpsc::channel();
     let mut stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();

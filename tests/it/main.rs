@@ -6,6 +6,7 @@ mod config_fuzz;
 mod config_valid;
 mod doctor;
 mod engine;
+mod foreground;
 mod readiness;
 mod rediscovery;
 mod schema;

@@ -179,6 +179,34 @@ fn a_stop_request_sends_the_stop_signal_to_the_group() {
 }
 
 #[test]
+fn a_second_stop_request_with_zero_timeout_kills_at_once() {
+    let kept = Kept::start(&["--no-listen", "--ignore-term"], |s| {
+        s.stop_timeout = Duration::from_secs(60)
+    });
+    let main = kept.main();
+    kept.wait_for_log("starting");
+    kept.stop();
+    kept.wait_for_log("stopping: sending SIGTERM");
+    let shim = ProcessId::of(kept.shim.id()).unwrap();
+    let started = Instant::now();
+    berth::shim::stop::request(&kept.spec.run_file, shim, Some(Duration::ZERO)).unwrap();
+    let (outcome, _log, _dir) = kept.finish();
+    // Far sooner than the 60 s stop timeout.
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Exited {
+                signal: Some(9),
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert!(!main.is_alive());
+}
+
+#[test]
 fn a_service_that_ignores_sigterm_is_killed_after_the_stop_timeout() {
     let kept = Kept::start(&["--no-listen", "--ignore-term"], |s| {
         s.stop_timeout = Duration::from_millis(300)

@@ -1,0 +1,192 @@
+//! `up`'s progress: one line per service. On a terminal the block of lines is redrawn in
+//! place as services move on (waiting, starting, ready in 120ms, failed); anywhere else each
+//! service gets one line, printed when it is ready or done. Rendering only: the caller
+//! writes what `show` returns, so every frame can be checked in tests.
+
+use crate::api::types::ServiceView;
+use crate::daemon::supervisor::ServiceState;
+use crate::style::Style;
+use std::collections::BTreeMap;
+
+/// Where a service got to, as far as `up` is concerned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Waiting(Option<String>),
+    Starting,
+    Restarting(u32),
+    /// Final: ready (or completed, for a one-shot) this many ms after `up` began.
+    Ready {
+        ms: u128,
+        completed: bool,
+    },
+    /// Final.
+    Failed(String),
+}
+
+impl Stage {
+    pub fn of(view: &ServiceView, ms: u128) -> Stage {
+        match view.state {
+            ServiceState::Running => Stage::Ready {
+                ms,
+                completed: false,
+            },
+            ServiceState::Exited => Stage::Ready {
+                ms,
+                completed: true,
+            },
+            ServiceState::Failed => {
+                Stage::Failed(view.reason.clone().unwrap_or_else(|| "failed".into()))
+            }
+            ServiceState::Backoff => Stage::Restarting(view.restarts),
+            ServiceState::Starting | ServiceState::Stopping => Stage::Starting,
+            ServiceState::Waiting | ServiceState::Stopped => Stage::Waiting(view.reason.clone()),
+        }
+    }
+
+    pub fn is_final(&self) -> bool {
+        matches!(self, Stage::Ready { .. } | Stage::Failed(_))
+    }
+}
+
+pub struct Progress {
+    live: bool,
+    style: Style,
+    names: Vec<String>,
+    width: usize,
+    stages: BTreeMap<String, Stage>,
+    /// Lines of the live block on screen (to move the cursor back over them).
+    drawn: usize,
+}
+
+impl Progress {
+    /// `live`: redraw in place (stderr is a terminal that understands cursor movement).
+    pub fn new(names: &[String], live: bool, style: Style) -> Progress {
+        Progress {
+            live,
+            style,
+            names: names.to_vec(),
+            width: names.iter().map(String::len).max().unwrap_or(0),
+            stages: BTreeMap::new(),
+            drawn: 0,
+        }
+    }
+
+    /// Takes the latest views (`ms` since `up` began) and returns what to write to stderr.
+    /// A final stage sticks: the time a service was first seen ready is the time shown.
+    pub fn show(&mut self, views: &[&ServiceView], ms: u128) -> String {
+        let mut newly_final = Vec::new();
+        for view in views {
+            if !self.names.contains(&view.name) {
+                continue;
+            }
+            let old = self.stages.get(&view.name);
+            if old.is_some_and(Stage::is_final) {
+                continue;
+            }
+            let stage = Stage::of(view, ms);
+            if stage.is_final() {
+                newly_final.push(view.name.clone());
+            }
+            self.stages.insert(view.name.clone(), stage);
+        }
+        if !self.live {
+            // Failures are reported by the caller, with the log tail.
+            return newly_final
+                .iter()
+                .filter(|n| matches!(self.stages[*n], Stage::Ready { .. }))
+                .map(|n| format!("{}\n", self.line(n, false, ms)))
+                .collect();
+        }
+        let mut out = String::new();
+        if self.drawn > 0 {
+            out.push_str(&format!("\x1b[{}A", self.drawn));
+        }
+        for name in &self.names {
+            out.push_str("\r\x1b[2K");
+            out.push_str(&self.line(name, true, ms));
+            out.push('\n');
+        }
+        self.drawn = self.names.len();
+        out
+    }
+
+    /// One service's line; `pad` aligns the names (the live block).
+    fn line(&self, name: &str, pad: bool, now_ms: u128) -> String {
+        let s = self.style;
+        let shown = if pad {
+            format!("{name:<width$}", width = self.width)
+        } else {
+            name.to_string()
+        };
+        match self.stages.get(name) {
+            None | Some(Stage::Waiting(None)) => s.dim(&format!("· {shown} waiting")),
+            Some(Stage::Waiting(Some(why))) => s.dim(&format!("· {shown} {why}")),
+            Some(Stage::Starting) => {
+                format!("{} {shown} starting {}", s.yellow("◌"), seconds(now_ms))
+            }
+            Some(Stage::Restarting(n)) => {
+                format!("{} {shown} restarting (restart {n})", s.yellow("↻"))
+            }
+            Some(Stage::Ready { ms, completed }) => {
+                let what = if *completed { "completed" } else { "ready" };
+                format!("{} {shown} {what} in {ms}ms", s.green("✓"))
+            }
+            Some(Stage::Failed(reason)) => format!("{} {shown} failed: {reason}", s.red("✗")),
+        }
+    }
+}
+
+fn seconds(ms: u128) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(name: &str, state: ServiceState) -> ServiceView {
+        serde_json::from_value(serde_json::json!({
+            "name": name, "state": state, "health": "unknown", "pid": null, "port": null,
+            "uptime_s": null, "restarts": 0, "cpu_percent": null, "rss_bytes": null,
+            "exit_code": null,
+        }))
+        .unwrap()
+    }
+
+    fn names() -> Vec<String> {
+        vec!["db".into(), "api".into()]
+    }
+
+    #[test]
+    fn plain_output_is_one_line_per_service_when_it_is_ready() {
+        let mut p = Progress::new(&names(), false, Style::PLAIN);
+        let db = view("db", ServiceState::Starting);
+        let api = view("api", ServiceState::Waiting);
+        assert_eq!(p.show(&[&db, &api], 5), "");
+        let db = view("db", ServiceState::Running);
+        assert_eq!(p.show(&[&db, &api], 120), "✓ db ready in 120ms\n");
+        // Reported once, with the time it was first seen ready.
+        let api = view("api", ServiceState::Exited);
+        assert_eq!(p.show(&[&db, &api], 300), "✓ api completed in 300ms\n");
+        assert_eq!(p.show(&[&db, &api], 400), "");
+    }
+
+    #[test]
+    fn live_output_redraws_the_block_in_place() {
+        let mut p = Progress::new(&names(), true, Style::PLAIN);
+        let mut api = view("api", ServiceState::Waiting);
+        api.reason = Some("waiting for its dependencies".into());
+        let first = p.show(&[&view("db", ServiceState::Starting), &api], 400);
+        assert_eq!(
+            first,
+            "\r\x1b[2K◌ db  starting 0.4s\n\r\x1b[2K· api waiting for its dependencies\n"
+        );
+        let mut failed = view("api", ServiceState::Failed);
+        failed.reason = Some("exited with code 3".into());
+        let second = p.show(&[&view("db", ServiceState::Running), &failed], 1200);
+        assert_eq!(
+            second,
+            "\x1b[2A\r\x1b[2K✓ db  ready in 1200ms\n\r\x1b[2K✗ api failed: exited with code 3\n"
+        );
+    }
+}

@@ -5,6 +5,9 @@
 //!   against `berth --version` (the cost of starting the process at all);
 //! - `berth up` to all ready, against a plain shell loop that starts the same 20 services in
 //!   the background and polls each port until it answers;
+//! - `status` again, each call the first in over a second (CPU and memory read afresh);
+//! - readiness delay: a service prints when it bound its port (T), the bench polls the API
+//!   until berth reports it running (T'); T' − T;
 //! - kill -9 of a service until its port answers again, against the service's own start time;
 //! - `berth down` of the 20;
 //! - the daemon's RSS and each shim's private memory.
@@ -113,6 +116,49 @@ fn row(name: &str, berth: &Stats, baseline_name: &str, baseline: &Stats) {
     );
 }
 
+/// Starts `late` again and again; each time, from when it bound its port (its own word, in
+/// its log) to when the API first reports it running, polled every 0.2 ms.
+fn readiness_delays(d: &Path) -> Vec<Duration> {
+    let socket = d.join(".berth/berth.sock");
+    let log = d.join(".berth/logs/late.log");
+    let mut delays = Vec::new();
+    for _ in 0..SLOW_RUNS * 2 {
+        run(d, &["up", "--no-wait", "late"]);
+        let seen = loop {
+            let status: serde_json::Value = berth::api::client::call::<(), _>(
+                &socket,
+                "GET",
+                "/v1/status?usage=false",
+                None,
+                Duration::from_secs(5),
+            )
+            .unwrap();
+            let late = status["services"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == "late")
+                .unwrap()
+                .clone();
+            if late["state"] == "running" {
+                break std::time::SystemTime::now();
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        };
+        let text = std::fs::read_to_string(&log).unwrap();
+        let bound_us: u64 = text
+            .lines()
+            .filter_map(|l| l.split("bound at ").nth(1))
+            .last()
+            .and_then(|t| t.trim().parse().ok())
+            .expect("the service said when it bound");
+        let bound = std::time::UNIX_EPOCH + Duration::from_micros(bound_us);
+        delays.push(seen.duration_since(bound).unwrap_or_default());
+        run(d, &["down", "-q", "late"]);
+    }
+    delays
+}
+
 fn kib(field: &str, text: &str) -> u64 {
     text.lines()
         .filter(|l| l.starts_with(field))
@@ -131,6 +177,12 @@ fn main() {
             service.display()
         ));
     }
+    // Started on its own for the readiness delay; binds 100 ms after it starts.
+    yaml.push_str(&format!(
+        "  late:\n    command: [\"{}\", \"--slow-start\", \"100\", \"--say-bind-time\"]\n    port: {}\n    autostart: false\n",
+        service.display(),
+        free_ports(1)[0]
+    ));
     std::fs::write(dir.path().join("berth.yaml"), yaml).unwrap();
     let d = dir.path();
 
@@ -180,6 +232,15 @@ fn main() {
         versions.push(run(d, &["--version"]));
     }
 
+    // status, each call the first in over a second.
+    let mut status_cold = Vec::new();
+    for _ in 0..SLOW_RUNS * 2 {
+        std::thread::sleep(Duration::from_millis(1100));
+        status_cold.push(run(d, &["status", "--json"]));
+    }
+
+    let delays = readiness_delays(d);
+
     // Memory while 20 run.
     let status: serde_json::Value = status_json(d);
     let daemon_pid = status["daemon"]["pid"].as_u64().unwrap();
@@ -192,8 +253,10 @@ fn main() {
         let record: serde_json::Value =
             serde_json::from_slice(&std::fs::read(entry.unwrap().path()).unwrap()).unwrap();
         let pid = record["shim"]["pid"].as_u64().unwrap();
-        let smaps =
-            std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+        // A shim that is gone (`late`'s, stopped) has nothing to measure.
+        let Ok(smaps) = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) else {
+            continue;
+        };
         shim_private.push(kib("Private_Clean:", &smaps) + kib("Private_Dirty:", &smaps));
     }
     shim_private.sort();
@@ -259,6 +322,17 @@ fn main() {
         &Stats(status_down),
         "berth --version (floor)",
         &version,
+    );
+    row(
+        "status --json, first in a second",
+        &Stats(status_cold),
+        "berth --version (floor)",
+        &version,
+    );
+    println!(
+        "{:<34} {}   (bound at T, reported ready at T')",
+        "readiness delay T' − T",
+        Stats(delays).show()
     );
     row(
         "ensure, all ready",

@@ -12,6 +12,7 @@
 //!   --no-listen            do not listen at all (a worker)
 //!   --notify               send READY=1 to $NOTIFY_SOCKET once listening (or started)
 //!   --log-requests         write each HTTP request's path to stdout (`request /path`)
+//!   --say-bind-time        once listening, print when (`bound at MICROSECONDS_SINCE_EPOCH`)
 //!   --daemonize PIDFILE    start a copy of itself in a new session, write its pid to
 //!                          PIDFILE, and exit 0 (as `nginx` or `memcached -d` do)
 //!   --sleep                (internal) be a grandchild: sleep forever
@@ -120,6 +121,12 @@ fn main() {
     }
     let port = std::env::var("PORT").expect("PORT is set");
     let listener = TcpListener::bind(format!("127.0.0.1:{port}")).expect("bind");
+    if flag(&args, "--say-bind-time") {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        println!("bound at {}", now.as_micros());
+    }
     println!("listening on {port}");
     notify();
     let log_requests = flag(&args, "--log-requests");

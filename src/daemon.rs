@@ -9,5 +9,6 @@ pub mod policy;
 pub mod probe;
 pub mod readiness;
 pub mod rediscover;
+pub mod sampler;
 pub mod server;
 pub mod supervisor;

@@ -1,6 +1,7 @@
-//! Files in the state dir that must survive a crash at any moment: written whole to a
-//! temporary file, synced, then renamed over the old one, so a reader sees the old content
-//! or the new, never a mix.
+//! Files in the state dir that must survive a crash of any process at any moment: written
+//! whole to a temporary file, then renamed over the old one, so a reader sees the old content
+//! or the new, never a mix. They are not synced to disk: they describe running processes,
+//! which do not outlive the machine, and a sync would cost every start a disk flush.
 
 pub mod run_file;
 
@@ -13,9 +14,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
+        std::fs::File::create(&tmp)?.write_all(bytes)?;
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
@@ -31,9 +30,9 @@ pub fn check_writable(state_dir: &Path) -> Result<(), String> {
     let run = state_dir.join("run");
     let probe = run.join(format!(".probe.{}", std::process::id()));
     let result = std::fs::create_dir_all(&run).and_then(|()| {
-        let mut file = std::fs::File::create(&probe)?;
-        file.write_all(&[b' '; 4096])?;
-        file.sync_all()
+        // Without a sync: a full disk refuses the write itself (file systems reserve blocks
+        // as data is written), and a sync would cost every `up` a disk flush.
+        std::fs::File::create(&probe)?.write_all(&[b' '; 4096])
     });
     let _ = std::fs::remove_file(&probe);
     result.map_err(|e| {

@@ -115,9 +115,14 @@ fn wait(
     let mut progress = Progress::new(wanted, live, style);
     let mut last_frame = String::new();
     loop {
-        let status: StatusResponse =
-            call::<(), _>(&paths.socket, "GET", "/v1/status", None, CALL_TIMEOUT)
-                .map_err(super::daemon_failure)?;
+        let status: StatusResponse = call::<(), _>(
+            &paths.socket,
+            "GET",
+            "/v1/status?usage=false",
+            None,
+            CALL_TIMEOUT,
+        )
+        .map_err(super::daemon_failure)?;
         let views: Vec<&ServiceView> = status
             .services
             .iter()

@@ -5,11 +5,10 @@
 //! process tree's CPU and memory.
 
 use super::rediscover::{Earlier, Markings};
+use super::sampler::Sampler;
 use super::supervisor::{HealthState, Launch, ServiceState, ServiceStatus, Supervisor};
 use crate::api::types::{DaemonInfo, ServiceView, StackHealth, StatusResponse, UpRequest};
 use crate::logs::time::now_ms;
-use crate::process::table;
-use crate::process::usage::{Usage, cpu_percent};
 use crate::stack::graph::Graph;
 use crate::stack::service::Condition;
 use crate::stack::{Service, Stack};
@@ -27,8 +26,8 @@ pub struct Orchestrator {
 struct Inner {
     stack: Option<Arc<Stack>>,
     slots: BTreeMap<String, Slot>,
-    /// Each service's last CPU reading, for the percentage between two `status` calls.
-    samples: BTreeMap<String, (Usage, u64)>,
+    /// CPU and memory of the services' process trees, read at most once a second.
+    sampler: Sampler,
     /// Bumped on every change of a slot, so a gate acting on a stale view stands down.
     generation: u64,
     /// Supervisors being stopped, per service: a new one starts only when these are gone, so
@@ -42,6 +41,17 @@ struct Inner {
 pub enum Refusal {
     BadRequest(String),
     Unavailable(String),
+}
+
+impl Inner {
+    /// Whether `up` leaves `name` as it is: started with the same definition, and alive.
+    fn keeps(&self, stack: &Stack, name: &str) -> bool {
+        matches!(
+            (self.slots.get(name), stack.service(name)),
+            (Some(Slot::Started { supervisor, definition: old }), Some(definition))
+                if **old == *definition && is_alive(&supervisor.status())
+        )
+    }
 }
 
 #[derive(Clone)]
@@ -81,7 +91,6 @@ impl Orchestrator {
                 )));
             }
         }
-        crate::state::check_writable(&stack.state_dir).map_err(Refusal::Unavailable)?;
         let wanted = stack.wanted(&request.services);
         let ports: Arc<BTreeMap<String, u16>> = Arc::new(
             stack
@@ -103,6 +112,10 @@ impl Orchestrator {
         let markings = Markings::default();
         {
             let mut inner = self.lock();
+            // Starting anything needs the state dir; keeping what runs does not.
+            if wanted.iter().any(|name| !inner.keeps(&stack, name)) {
+                crate::state::check_writable(&stack.state_dir).map_err(Refusal::Unavailable)?;
+            }
             inner.stack = Some(Arc::clone(&stack));
             // Services no longer in the config are stopped.
             let removed: Vec<String> = inner
@@ -117,15 +130,10 @@ impl Orchestrator {
                 }
             }
             for name in &wanted {
-                let definition = stack.service(name).expect("in the stack");
-                let keep = matches!(
-                    inner.slots.get(name),
-                    Some(Slot::Started { supervisor, definition: old })
-                        if **old == *definition && is_alive(&supervisor.status())
-                );
-                if keep {
+                if inner.keeps(&stack, name) {
                     continue;
                 }
+                let definition = stack.service(name).expect("in the stack");
                 // An instance left running by an earlier daemon is adopted, not started again;
                 // the remains of one whose shim died are stopped first. Only where this
                 // daemon has no slot at all: an existing slot is some gate's business, and a
@@ -281,7 +289,6 @@ impl Orchestrator {
                 if let Some(Slot::Started { supervisor, .. }) = inner.slots.remove(name) {
                     supervisors.insert(name.clone(), supervisor);
                 }
-                inner.samples.remove(name);
             }
             let levels: Vec<Vec<String>> = graph
                 .levels()
@@ -318,7 +325,8 @@ impl Orchestrator {
         Ok(stopped)
     }
 
-    pub fn status(&self) -> StatusResponse {
+    /// Every service's state; with `usage`, its process tree's CPU and memory too.
+    pub fn status(&self, usage: bool) -> StatusResponse {
         let mut inner = self.lock();
         let Some(stack) = inner.stack.clone() else {
             return StatusResponse {
@@ -332,10 +340,31 @@ impl Orchestrator {
             };
         };
         let now = now_ms();
-        let snapshot = table::Snapshot::take();
+        let slots: Vec<(&Service, Option<Slot>)> = stack
+            .services
+            .iter()
+            .map(|s| (s, inner.slots.get(&s.name).cloned()))
+            .collect();
+        let statuses: BTreeMap<&str, ServiceStatus> = slots
+            .iter()
+            .filter_map(|(service, slot)| match slot {
+                Some(Slot::Started { supervisor, .. }) => {
+                    Some((service.name.as_str(), supervisor.status()))
+                }
+                _ => None,
+            })
+            .collect();
+        let alive: Vec<(&str, u32)> = statuses
+            .iter()
+            .filter(|(_, s)| is_alive(s))
+            .filter_map(|(name, s)| Some((*name, s.main?.pid)))
+            .collect();
+        let readings = match usage {
+            true => inner.sampler.read(&alive, now),
+            false => BTreeMap::new(),
+        };
         let mut services = Vec::new();
-        for service in &stack.services {
-            let slot = inner.slots.get(&service.name).cloned();
+        for (service, slot) in slots {
             let mut view = ServiceView::stopped(service);
             match slot {
                 None => {}
@@ -348,28 +377,23 @@ impl Orchestrator {
                     view.health = HealthState::Unhealthy;
                     view.reason = Some(reason);
                 }
-                Some(Slot::Started { supervisor, .. }) => {
-                    let s = supervisor.status();
+                Some(Slot::Started { .. }) => {
+                    let s = &statuses[service.name.as_str()];
                     view.state = s.state;
                     view.health = s.health;
                     view.port = s.port;
                     view.restarts = s.restarts;
                     view.exit_code = s.exit_code;
                     view.reason = s.reason.clone();
-                    if let (Some(main), true) = (s.main, is_alive(&s)) {
+                    if let (Some(main), true) = (s.main, is_alive(s)) {
                         view.pid = Some(main.pid);
                         view.uptime_s = s
                             .started_at_ms
                             .map(|t| now.saturating_sub(t) as f64 / 1000.0);
-                        let usage = Usage::of_tree(&snapshot, main.pid);
-                        view.rss_bytes = Some(usage.rss_bytes);
-                        let previous = inner.samples.insert(service.name.clone(), (usage, now));
-                        view.cpu_percent = Some(match previous {
-                            Some((before, at)) => {
-                                cpu_percent(before, usage, now.saturating_sub(at))
-                            }
-                            None => 0.0,
-                        });
+                        if let Some(reading) = readings.get(&service.name) {
+                            view.rss_bytes = Some(reading.rss_bytes);
+                            view.cpu_percent = Some(reading.cpu_percent);
+                        }
                     }
                 }
             }

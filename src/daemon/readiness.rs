@@ -5,6 +5,7 @@
 
 use super::probe;
 use crate::ports::owners::listening_on;
+use crate::ports::socket_table::recent_tcp_listeners;
 use crate::process::table;
 use crate::shim::ShimSpec;
 use crate::stack::Service;
@@ -41,10 +42,11 @@ pub fn wait(
 ) -> Readiness {
     let deadline = Instant::now() + service.start_timeout;
     let mut log = LogScan::new(spec, log_offset);
+    let mut run_file = RunFileWatch::new(&spec.run_file);
     let mut why = "it has not started".to_string();
     loop {
         // Only what our own shim wrote counts (never a record another instance left).
-        let record = RunFile::read(&spec.run_file).filter(|r| r.shim.pid == shim_pid);
+        let record = run_file.read().filter(|r| r.shim.pid == shim_pid);
         let notified = record.as_ref().is_some_and(|r| r.ready);
         let main = record.as_ref().and_then(|r| r.main).map(|m| m.pid);
         match record.map(|r| r.outcome) {
@@ -119,13 +121,49 @@ fn check(
             service.ready_log.as_ref().map(|p| p.as_str()).unwrap_or("")
         ));
     }
-    match spec.port {
-        Some(port) => match listening_on(port, || table::descendants(shim_pid)) {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(format!("nothing of it listens on port {port} yet")),
-            Err(e) => Err(format!("cannot read the socket table: {e}")),
-        },
-        None => Ok(()),
+    let Some(port) = spec.port else {
+        return Ok(());
+    };
+    // Most services listen in their main process: its fds are looked at before the whole
+    // tree is listed (which reads every process's stat).
+    let tree = || {
+        let rest = std::iter::once(shim_pid).flat_map(table::descendants);
+        main.into_iter().chain(rest)
+    };
+    match recent_tcp_listeners(POLL) {
+        Ok(sockets) if listening_on(&sockets, port, tree) => Ok(()),
+        Ok(_) => Err(format!("nothing of it listens on port {port} yet")),
+        Err(e) => Err(format!("cannot read the socket table: {e}")),
+    }
+}
+
+/// The run file, parsed again only when the shim has replaced it: every write is a rename
+/// of a new file, so a new inode (or time) means new content; a look costs one `stat`.
+struct RunFileWatch {
+    path: std::path::PathBuf,
+    seen: Option<(u64, std::time::SystemTime)>,
+    record: Option<RunFile>,
+}
+
+impl RunFileWatch {
+    fn new(path: &std::path::Path) -> RunFileWatch {
+        RunFileWatch {
+            path: path.to_path_buf(),
+            seen: None,
+            record: None,
+        }
+    }
+
+    fn read(&mut self) -> Option<RunFile> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(&self.path).ok()?;
+        let stamp = (meta.ino(), meta.modified().ok()?);
+        if self.seen != Some(stamp) {
+            self.record = RunFile::read(&self.path);
+            // One that cannot be parsed is tried again next time.
+            self.seen = self.record.as_ref().map(|_| stamp);
+        }
+        self.record.clone()
     }
 }
 

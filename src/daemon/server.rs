@@ -7,7 +7,7 @@ use super::paths::Paths;
 use crate::api::types::{DownRequest, ErrorBody, UpRequest, UpResponse};
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -140,8 +140,15 @@ fn answer(outcome: Result<Result<Vec<String>, Refusal>, Response>) -> Response {
     }
 }
 
-async fn status(State(app): State<App>) -> Response {
-    match blocking(move || app.orchestrator.status()).await {
+/// `GET /v1/status`; `?usage=false` leaves out CPU and memory (what `up` polls while it
+/// waits: new processes would otherwise have the process table read on every call).
+async fn status(State(app): State<App>, uri: Uri) -> Response {
+    let usage = !uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .any(|pair| pair == "usage=false");
+    match blocking(move || app.orchestrator.status(usage)).await {
         Ok(status) => Json(status).into_response(),
         Err(response) => response,
     }

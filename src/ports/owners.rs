@@ -2,6 +2,7 @@
 //! soon as every inode asked about is found; sockets of processes berth may not look into
 //! (another user's, without privilege) stay unowned rather than failing the scan.
 
+use super::socket_table::Listener;
 use std::collections::{HashMap, HashSet};
 
 /// The socket inodes process `pid` holds open (empty when it cannot be read).
@@ -39,21 +40,23 @@ pub fn owners(inodes: &HashSet<u64>) -> HashMap<u64, u32> {
     found
 }
 
-/// Whether a process of `tree` listens on TCP `port` (on any address): the default readiness
-/// signal of a service with a port. Reads the socket table first (cheap); only when something
-/// listens on the port is the tree listed and its fds read.
-pub fn listening_on(port: u16, tree: impl FnOnce() -> Vec<u32>) -> std::io::Result<bool> {
-    let inodes: HashSet<u64> = super::socket_table::listeners(false)?
-        .into_iter()
+/// Whether a process of `tree` holds one of `listeners` on `port` (on any address): the
+/// default readiness signal of a service with a port. Only when something listens on the port
+/// is the tree listed and its fds read.
+pub fn listening_on<T: IntoIterator<Item = u32>>(
+    listeners: &[Listener],
+    port: u16,
+    tree: impl FnOnce() -> T,
+) -> bool {
+    let inodes: HashSet<u64> = listeners
+        .iter()
         .filter(|l| l.port == port)
         .map(|l| l.inode)
         .collect();
-    if inodes.is_empty() {
-        return Ok(false);
-    }
-    Ok(tree()
-        .into_iter()
-        .any(|pid| !socket_inodes(pid).is_disjoint(&inodes)))
+    !inodes.is_empty()
+        && tree()
+            .into_iter()
+            .any(|pid| !socket_inodes(pid).is_disjoint(&inodes))
 }
 
 #[cfg(test)]
@@ -81,17 +84,19 @@ mod tests {
         let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = held.local_addr().unwrap().port();
         let me = || vec![std::process::id()];
-        assert!(listening_on(port, me).unwrap());
+        let table = listeners(false).unwrap();
+        assert!(listening_on(&table, port, me));
         let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let other_port = other.local_addr().unwrap().port();
         drop(other);
-        assert!(!listening_on(other_port, me).unwrap());
+        let table = listeners(false).unwrap();
+        assert!(!listening_on(&table, other_port, me));
         // A process that does not hold the socket is not listening on it.
         let mut sleeper = std::process::Command::new("sleep")
             .arg("30")
             .spawn()
             .unwrap();
-        assert!(!listening_on(port, || vec![sleeper.id()]).unwrap());
+        assert!(!listening_on(&table, port, || vec![sleeper.id()]));
         sleeper.kill().unwrap();
         sleeper.wait().unwrap();
     }

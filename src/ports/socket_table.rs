@@ -6,6 +6,8 @@ use super::{netlink, proc_net};
 use serde::Serialize;
 use std::io;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -46,6 +48,30 @@ pub fn listeners(udp: bool) -> io::Result<Vec<Listener>> {
     all.sort();
     all.dedup();
     Ok(all)
+}
+
+/// Every listening TCP socket, as read at most `max_age` ago by any thread of this process:
+/// services waiting for their ports share one read per tick instead of one read each (twenty
+/// starting services polling every 2 ms would otherwise keep a core busy reading it).
+pub fn recent_tcp_listeners(max_age: Duration) -> io::Result<Arc<Vec<Listener>>> {
+    static LAST: Mutex<Option<(Instant, Arc<Vec<Listener>>)>> = Mutex::new(None);
+    // Held while reading: whoever comes meanwhile waits, then takes this read.
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((at, list)) = &*last
+        && at.elapsed() <= max_age
+    {
+        return Ok(Arc::clone(list));
+    }
+    // Aged from when the read began: nothing that listened before then is missed.
+    let began = Instant::now();
+    let list = Arc::new(
+        listeners(false)?
+            .into_iter()
+            .filter(|l| l.proto == Proto::Tcp)
+            .collect(),
+    );
+    *last = Some((began, Arc::clone(&list)));
+    Ok(list)
 }
 
 #[cfg(test)]

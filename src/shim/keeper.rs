@@ -244,10 +244,7 @@ impl Keeper<'_> {
                 may_be_done = true;
             }
             let pipes_open = outputs.iter().any(|o| o.fd.is_some());
-            if self.status.is_some()
-                && may_be_done
-                && table::descendants(self.me.pid).is_empty()
-                && !pipes_open
+            if self.status.is_some() && may_be_done && !has_descendants(self.me.pid) && !pipes_open
             {
                 return Ok(());
             }
@@ -467,6 +464,9 @@ impl Keeper<'_> {
     /// After the main process ended: whatever it left gets the stop signal, then SIGKILL.
     fn signal_leftovers(&mut self) {
         self.leftovers_signalled = true;
+        if !has_descendants(self.me.pid) {
+            return;
+        }
         let leftovers = table::descendants(self.me.pid);
         if leftovers.is_empty() {
             return;
@@ -518,6 +518,17 @@ impl Keeper<'_> {
         if pgid != self.main.pid {
             signal_pid(self.main.pid, signal);
         }
+    }
+}
+
+/// Whether anything of the service is left. The shim is a child subreaper with one thread,
+/// so every live descendant has an ancestor among its direct children, which the kernel lists
+/// in one small file; the whole process table is read only where that file is missing
+/// (kernels without CONFIG_PROC_CHILDREN).
+fn has_descendants(me: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")) {
+        Ok(children) => !children.trim().is_empty(),
+        Err(_) => !table::descendants(me).is_empty(),
     }
 }
 

@@ -15,15 +15,17 @@ struct Attached {
     child: Child,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Attached {
     fn start(stack: &Stack) -> Attached {
         let mut child = stack.spawn(&["up", "-F"]);
-        let collect = |mut pipe: Box<dyn Read + Send>| {
+        let mut readers = Vec::new();
+        let mut collect = |mut pipe: Box<dyn Read + Send>| {
             let text = Arc::new(Mutex::new(String::new()));
             let sink = Arc::clone(&text);
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 let mut buf = [0u8; 4096];
                 while let Ok(n) = pipe.read(&mut buf) {
                     if n == 0 {
@@ -33,7 +35,7 @@ impl Attached {
                         .unwrap()
                         .push_str(&String::from_utf8_lossy(&buf[..n]));
                 }
-            });
+            }));
             text
         };
         let stdout = collect(Box::new(child.stdout.take().unwrap()));
@@ -42,6 +44,7 @@ impl Attached {
             child,
             stdout,
             stderr,
+            readers,
         }
     }
 
@@ -65,8 +68,12 @@ impl Attached {
             .unwrap();
     }
 
+    /// Waits for the end, and for every byte it wrote to be collected.
     fn exit_code(&mut self) -> Option<i32> {
         let status = wait_until(Duration::from_secs(20), || self.child.try_wait().unwrap());
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
         status.expect("up -F did not end").code()
     }
 }

@@ -117,6 +117,18 @@ fn get(port: u16, path: &str) {
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
 }
 
+/// Gives `web` a new variable, so `up` has to restart it.
+fn change_web(stack: &Stack, web_port: u16) {
+    let path = stack.project.path().join("berth.yaml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    let changed = config.replace(
+        &format!("port: {web_port}\n"),
+        &format!("port: {web_port}\n    env: {{ CHANGED: '1' }}\n"),
+    );
+    assert_ne!(config, changed);
+    std::fs::write(path, changed).unwrap();
+}
+
 fn refused_and_unchanged(
     stack: &Stack,
     args: &[&str],
@@ -143,12 +155,15 @@ fn a_read_only_state_dir_refuses_changes_and_leaves_the_services_running() {
     tmpfs.read_only();
 
     stack.berth(&["status", "--json"]).code(0);
+    // Nothing to change needs no writing.
+    stack.berth(&["up", "-q"]).code(0);
     refused_and_unchanged(
         &stack,
         &["restart", "api"],
         &before,
         "Read-only file system",
     );
+    change_web(&stack, web_port);
     refused_and_unchanged(&stack, &["up"], &before, "Read-only file system");
     get(web_port, "/while-read-only");
     // With no daemon either: status still answers, up still refuses.
@@ -181,6 +196,7 @@ fn a_full_state_dir_refuses_changes_and_the_log_says_what_it_lost() {
         get(web_port, &format!("/while-full/{i}"));
     }
     stack.berth(&["status", "--json"]).code(0);
+    change_web(&stack, web_port);
     refused_and_unchanged(&stack, &["up"], &before, "No space left on device");
     refused_and_unchanged(
         &stack,

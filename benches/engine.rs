@@ -148,8 +148,8 @@ fn readiness_delays(d: &Path) -> Vec<Duration> {
         let text = std::fs::read_to_string(&log).unwrap();
         let bound_us: u64 = text
             .lines()
-            .filter_map(|l| l.split("bound at ").nth(1))
-            .last()
+            .rev()
+            .find_map(|l| l.split("bound at ").nth(1))
             .and_then(|t| t.trim().parse().ok())
             .expect("the service said when it bound");
         let bound = std::time::UNIX_EPOCH + Duration::from_micros(bound_us);

@@ -12,6 +12,7 @@ pub mod foreground;
 pub mod interrupt;
 pub mod log_lines;
 pub mod logs;
+pub mod ports;
 pub mod progress;
 pub mod restart;
 pub mod schema;
@@ -122,6 +123,7 @@ pub fn main() -> i32 {
         Command::Ensure { services, timeout } => ensure::run(&cli.global, services, *timeout),
         Command::Restart { services, timeout } => restart::run(&cli.global, services, *timeout),
         Command::Daemon { action } => daemon::run(&cli.global, action.is_some()),
+        Command::Ports { action, all } => ports::run(&cli.global, action.as_ref(), *all),
     };
     match outcome {
         Ok(exit) => exit as i32,

@@ -70,6 +70,37 @@ pub enum DaemonAction {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum PortsAction {
+    /// Who holds PORT: pid, user, command line, start time, berth service (exit 3 if free)
+    #[command(after_help = "\
+Examples:
+  berth ports who 8000
+  berth ports who 5432 --json")]
+    Who { port: u16 },
+    /// Stop the process holding PORT: its stop signal, then SIGKILL after --timeout
+    #[command(after_help = "\
+Never stops a protected process: another user's, pid 1, berth or what it runs under, or a
+command line matching `ports.protect`. A berth service is left to `berth down`. On a terminal
+it asks first; elsewhere it needs --yes.
+
+Examples:
+  berth ports free 8000
+  berth ports free 3000 --yes --timeout 2s")]
+    Free {
+        port: u16,
+        /// Do not ask
+        #[arg(short, long)]
+        yes: bool,
+        /// Stop a foreign process without asking (never a protected one)
+        #[arg(long)]
+        force: bool,
+        /// How long to wait after SIGTERM before SIGKILL
+        #[arg(long, value_parser = parse_duration, default_value = "5s")]
+        timeout: std::time::Duration,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate the config: every problem at once, as FILE:LINE:COL: message
     #[command(after_help = "\
@@ -231,6 +262,24 @@ Examples:
         /// Remove what is stale and safe to remove (stale sockets and run files)
         #[arg(long)]
         fix: bool,
+    },
+
+    /// The machine's listening sockets and who holds them; `who PORT`, `free PORT`
+    #[command(after_help = "\
+Works without a config. With one, each configured port is shown as free, ours, or held by
+whom.
+
+Examples:
+  berth ports
+  berth ports --json --all
+  berth ports who 8000
+  berth ports free 8000")]
+    Ports {
+        #[command(subcommand)]
+        action: Option<PortsAction>,
+        /// Include UDP sockets
+        #[arg(long)]
+        all: bool,
     },
 
     /// Run the supervisor in the foreground (`berth daemon stop` stops it, services keep running)

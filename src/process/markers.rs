@@ -58,6 +58,14 @@ pub fn scan(snapshot: &Snapshot, state_dir: &Path, project: &str) -> BTreeMap<St
     found
 }
 
+/// The berth service process `pid` belongs to by its marks: (state dir, project, service).
+pub fn of_process(pid: u32) -> Option<(String, String, String)> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let mark = mark(&environ)?;
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    Some((text(mark.state_dir), text(mark.project), text(mark.service)))
+}
+
 /// The three markers of one environment (`/proc/PID/environ`: `KEY=value` entries separated
 /// by NUL bytes), when all three are there.
 #[derive(Debug, PartialEq, Eq)]

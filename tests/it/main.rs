@@ -7,6 +7,7 @@ mod config_valid;
 mod doctor;
 mod engine;
 mod foreground;
+mod ports_cli;
 mod readiness;
 mod rediscovery;
 mod schema;

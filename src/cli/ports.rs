@@ -1,0 +1,296 @@
+//! `berth ports`: the machine's listening sockets and who holds them (with a config, each
+//! configured port as free, ours or held by whom); `ports who PORT`; `ports free PORT`, which
+//! stops a foreign holder under the safety rules of `ports::protect`.
+
+use super::args::{Global, PortsAction};
+use super::{Exit, Failure, config_path, options};
+use crate::config;
+use crate::logs::time::rfc3339_ms;
+use crate::ports::holders::{self, Holder};
+use crate::ports::protect::{Class, Context, classify};
+use crate::process::table;
+use crate::process::terminate::terminate;
+use crate::stack::Stack;
+use crate::style::Style;
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+pub fn run(global: &Global, action: Option<&PortsAction>, udp: bool) -> Result<Exit, Failure> {
+    let stack = optional_stack(global)?;
+    let context = Context::here(
+        stack
+            .as_ref()
+            .map(|s| s.state_dir.to_string_lossy().into_owned()),
+        stack
+            .as_ref()
+            .map(|s| s.ports.protect.clone())
+            .unwrap_or_default(),
+    );
+    match action {
+        None => list(global, stack.as_ref(), &context, udp),
+        Some(PortsAction::Who { port }) => who(global, *port),
+        Some(PortsAction::Free {
+            port,
+            yes,
+            force,
+            timeout,
+        }) => free(*port, &context, *yes || *force, *timeout),
+    }
+}
+
+/// The config, when there is one: these commands work without. A config named with `-f` must
+/// load; one merely found nearby that does not is reported and left out.
+fn optional_stack(global: &Global) -> Result<Option<Stack>, Failure> {
+    let Ok(path) = config_path(global) else {
+        return match global.file {
+            Some(_) => Err(config_path(global).expect_err("just failed")),
+            None => Ok(None),
+        };
+    };
+    match config::load(&path, &options(global)) {
+        Ok(stack) => Ok(Some(stack)),
+        Err(_) if global.file.is_none() => {
+            eprintln!(
+                "note: {} does not load (see `berth check`); configured ports are not shown",
+                path.display()
+            );
+            Ok(None)
+        }
+        Err(e) => Err(super::report(e)),
+    }
+}
+
+fn read(result: std::io::Result<Vec<Holder>>) -> Result<Vec<Holder>, Failure> {
+    result.map_err(|e| Failure::failed(format!("cannot read the socket table: {e}")))
+}
+
+fn list(
+    global: &Global,
+    stack: Option<&Stack>,
+    context: &Context,
+    udp: bool,
+) -> Result<Exit, Failure> {
+    let all = read(holders::all(udp))?;
+    if global.json {
+        println!("{}", serde_json::to_string(&all).expect("serializable"));
+        return Ok(Exit::Done);
+    }
+    let style = Style::stdout();
+    let terminal = std::io::stdout().is_terminal();
+    let mut rows = vec![
+        [
+            "PORT", "PROTO", "ADDRESS", "PID", "USER", "SERVICE", "COMMAND",
+        ]
+        .map(String::from),
+    ];
+    for h in &all {
+        let command = h.command.clone().unwrap_or_else(|| "-".into());
+        rows.push([
+            h.port.to_string(),
+            format!("{:?}", h.proto).to_lowercase(),
+            h.address.clone(),
+            h.pid.map_or("-".into(), |p| p.to_string()),
+            h.user.clone().unwrap_or_else(|| "-".into()),
+            service_name(h),
+            if terminal {
+                shorten(&command, 60)
+            } else {
+                command
+            },
+        ]);
+    }
+    let mut out = String::new();
+    let widths: Vec<usize> = (0..7)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for (n, row) in rows.iter().enumerate() {
+        let line: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| match i {
+                6 => cell.clone(),
+                _ => format!("{cell:<w$}", w = widths[i]),
+            })
+            .collect();
+        let line = line.join("  ");
+        out.push_str(&if n == 0 { style.bold(&line) } else { line });
+        out.push('\n');
+    }
+    if let Some(stack) = stack {
+        out.push_str(&configured(stack, &all, context, style));
+    }
+    print!("{out}");
+    Ok(Exit::Done)
+}
+
+/// Each configured port: free, ours, or held by whom.
+fn configured(stack: &Stack, all: &[Holder], context: &Context, style: Style) -> String {
+    let mut out = String::new();
+    let services: Vec<_> = stack.services.iter().filter(|s| s.port.is_some()).collect();
+    if services.is_empty() {
+        return out;
+    }
+    out.push_str(&format!(
+        "\n{}\n",
+        style.bold(&format!("ports of {}:", stack.project))
+    ));
+    let width = services.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    for service in services {
+        let port = service.port.expect("filtered");
+        let holders: Vec<&Holder> = all
+            .iter()
+            .filter(|h| h.port == port && h.proto == crate::ports::Proto::Tcp)
+            .collect();
+        let others: Vec<&Holder> = holders
+            .iter()
+            .copied()
+            .filter(|h| classify(h, context) != Class::Ours(service.name.clone()))
+            .collect();
+        let state = match (holders.is_empty(), others.first()) {
+            (true, _) => style.dim("free"),
+            (false, None) => style.green("ours"),
+            (false, Some(h)) => style.red(&format!("conflict: held by {}", describe(h))),
+        };
+        out.push_str(&format!("  {:<width$}  {port:<5}  {state}\n", service.name));
+    }
+    out
+}
+
+fn service_name(h: &Holder) -> String {
+    match (&h.project, &h.service) {
+        (Some(project), Some(service)) => format!("{project}/{service}"),
+        _ => "-".into(),
+    }
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max - 1).collect();
+    format!("{cut}…")
+}
+
+/// `pid 4301 (alice: python3 -m http.server)`, or what is known of an unseen holder.
+fn describe(h: &Holder) -> String {
+    let user = h.user.clone().unwrap_or_else(|| h.uid.to_string());
+    match h.pid {
+        Some(pid) => format!(
+            "pid {pid} ({user}: {})",
+            h.command.as_deref().unwrap_or("?")
+        ),
+        None => format!("a process of {user} that berth cannot see"),
+    }
+}
+
+fn who(global: &Global, port: u16) -> Result<Exit, Failure> {
+    let found = read(holders::on_port(port))?;
+    if global.json {
+        println!("{}", serde_json::to_string(&found).expect("serializable"));
+    } else if found.is_empty() {
+        eprintln!("port {port} is free");
+    }
+    for h in found.iter().filter(|_| !global.json) {
+        let proto = format!("{:?}", h.proto).to_lowercase();
+        println!("port {port}/{proto} on {}: {}", h.address, describe(h));
+        if let Some(started) = h.process.and_then(|p| table::started_at_ms(p.start_time)) {
+            println!("  started {}", rfc3339_ms(started));
+        }
+        if let (Some(project), Some(service)) = (&h.project, &h.service) {
+            println!("  berth service `{service}` of project `{project}`");
+        }
+    }
+    Ok(if found.is_empty() {
+        Exit::NotHealthy
+    } else {
+        Exit::Done
+    })
+}
+
+fn free(port: u16, context: &Context, yes: bool, timeout: Duration) -> Result<Exit, Failure> {
+    let found = read(holders::on_port(port))?;
+    if found.is_empty() {
+        eprintln!("port {port} is already free");
+        return Ok(Exit::Done);
+    }
+    // Every holder must be fair game before any is touched.
+    let mut targets = Vec::new();
+    for h in &found {
+        match classify(h, context) {
+            Class::Foreign => targets.push(h),
+            Class::Ours(service) => {
+                return Err(Failure::failed(format!(
+                    "port {port} is held by `{service}` of this stack: stop it with `berth down {service}`"
+                )));
+            }
+            Class::OtherStack {
+                stack,
+                project,
+                service,
+            } => {
+                return Err(Failure::failed(format!(
+                    "port {port} is held by berth service `{service}` of project `{project}` (state dir {stack}): stop it there with `berth down {service}`, or its supervisor will start it again"
+                )));
+            }
+            Class::Protected(why) => {
+                return Err(Failure::failed(format!(
+                    "port {port} is held by {}, which berth never stops: {why}",
+                    describe(h)
+                )));
+            }
+            Class::Unseen => {
+                return Err(Failure::failed(format!(
+                    "port {port} is held by {}; run berth as that user, or give your service another port",
+                    describe(h)
+                )));
+            }
+        }
+    }
+    let mut ids = Vec::new();
+    for h in targets {
+        let Some(id) = h.process else {
+            continue;
+        };
+        if !yes && !confirm(&format!("stop {} holding port {port}?", describe(h)))? {
+            eprintln!("left alone");
+            return Ok(Exit::Failed);
+        }
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let killed = terminate(&ids, rustix::process::Signal::TERM.as_raw(), timeout);
+    let still = read(holders::on_port(port))?;
+    let pids: Vec<String> = ids.iter().map(|id| id.pid.to_string()).collect();
+    let how = if killed > 0 {
+        "killed after the timeout"
+    } else {
+        "stopped"
+    };
+    if let Some(h) = still.first() {
+        return Err(Failure::failed(format!(
+            "pid {} {how}, but port {port} is held again, by {}",
+            pids.join(", "),
+            describe(h)
+        )));
+    }
+    eprintln!("pid {} {how}; port {port} is free", pids.join(", "));
+    Ok(Exit::Done)
+}
+
+/// Asks on the terminal; without one, refuses (a script must say --yes).
+fn confirm(question: &str) -> Result<bool, Failure> {
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(Failure::failed(format!(
+            "{question} Not asking without a terminal: pass --yes to stop it"
+        )));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::failed(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}

@@ -1,0 +1,148 @@
+//! The socket table with its holders: for each listening socket, the process that holds it
+//! (pid and start time, user, command line) and the berth service it belongs to, if any (by
+//! the process's marks). What `berth ports`, `ports who` and `ports free` show and act on.
+//! Sockets whose owner berth cannot see (another user's, without privilege) keep their user
+//! (the kernel reports the socket's uid) with the process unknown.
+
+use super::owners::owners;
+use super::socket_table::{Listener, Proto, listeners};
+use crate::process::{ProcessId, markers};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::io;
+
+/// One listening socket and who holds it; serialized as SPEC.md's `ports --json` entry.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Holder {
+    pub port: u16,
+    pub proto: Proto,
+    pub address: String,
+    pub pid: Option<u32>,
+    pub user: Option<String>,
+    pub command: Option<String>,
+    /// The berth service holding it, when the holder carries berth's marks.
+    pub service: Option<String>,
+    /// That service's berth project.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The state dir of that service's stack.
+    #[serde(skip)]
+    pub stack: Option<String>,
+    #[serde(skip)]
+    pub process: Option<ProcessId>,
+    #[serde(skip)]
+    pub uid: u32,
+}
+
+/// Every listening socket (UDP too with `udp`), by port then address, with its holder.
+pub fn all(udp: bool) -> io::Result<Vec<Holder>> {
+    Ok(resolve(listeners(udp)?))
+}
+
+/// Who listens on `port` (TCP and UDP, any address).
+pub fn on_port(port: u16) -> io::Result<Vec<Holder>> {
+    let on: Vec<Listener> = listeners(true)?
+        .into_iter()
+        .filter(|l| l.port == port)
+        .collect();
+    Ok(resolve(on))
+}
+
+fn resolve(mut sockets: Vec<Listener>) -> Vec<Holder> {
+    sockets.sort_by_key(|l| (l.port, l.proto, l.address));
+    let inodes: HashSet<u64> = sockets.iter().map(|l| l.inode).collect();
+    let pids = owners(&inodes);
+    let users = Users::read();
+    sockets
+        .into_iter()
+        .map(|l| {
+            let pid = pids.get(&l.inode).copied();
+            let marks = pid.and_then(markers::of_process);
+            Holder {
+                port: l.port,
+                proto: l.proto,
+                address: l.address.to_string(),
+                pid,
+                user: Some(users.name(l.uid)),
+                command: pid.and_then(command_line),
+                service: marks.as_ref().map(|m| m.2.clone()),
+                project: marks.as_ref().map(|m| m.1.clone()),
+                stack: marks.map(|m| m.0),
+                process: pid.and_then(|p| ProcessId::of(p).ok()),
+                uid: l.uid,
+            }
+        })
+        .collect()
+}
+
+/// A process's command line, its arguments separated by spaces.
+pub fn command_line(pid: u32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let text = String::from_utf8_lossy(&raw)
+        .split('\0')
+        .filter(|a| !a.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    // Kernel threads have no command line: their name stands in.
+    if text.is_empty() {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        return Some(format!("[{}]", stat.trim()));
+    }
+    Some(text)
+}
+
+/// User names by uid, from `/etc/passwd`; a uid with no entry is shown as its number.
+pub struct Users(HashMap<u32, String>);
+
+impl Users {
+    pub fn read() -> Users {
+        let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        Users(parse_passwd(&text))
+    }
+
+    pub fn name(&self, uid: u32) -> String {
+        self.0.get(&uid).cloned().unwrap_or_else(|| uid.to_string())
+    }
+}
+
+fn parse_passwd(text: &str) -> HashMap<u32, String> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let uid = fields.nth(1)?.parse().ok()?;
+            Some((uid, name.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwd_lines_give_names_and_junk_is_skipped() {
+        let users = parse_passwd(
+            "root:x:0:0:root:/root:/bin/bash\n# comment\nalice:x:1000:1000::/home/alice:/bin/sh\nbroken\n",
+        );
+        assert_eq!(users.get(&0).map(String::as_str), Some("root"));
+        assert_eq!(users.get(&1000).map(String::as_str), Some("alice"));
+        assert_eq!(users.len(), 2);
+        assert_eq!(Users(users).name(4242), "4242");
+    }
+
+    #[test]
+    fn our_own_listener_is_found_with_its_holder() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        let found = on_port(port).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        let me = &found[0];
+        assert_eq!(me.pid, Some(std::process::id()));
+        assert_eq!(me.address, "127.0.0.1");
+        assert_eq!(me.proto, Proto::Tcp);
+        assert!(me.command.as_deref().is_some_and(|c| !c.is_empty()));
+        assert!(me.service.is_none());
+        assert!(all(false).unwrap().iter().any(|h| h.port == port));
+    }
+}

@@ -1,0 +1,165 @@
+//! `berth ports`, `ports who`, `ports free` against real listeners: a foreign one, a berth
+//! service, another user's (protected), with and without a config.
+
+use crate::engine::{Stack, alive};
+use crate::support::{Project, Run, free_port, wait_until};
+use berth::process::ProcessId;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A python3 HTTP server on `port`, run as `user` when given (through `runuser`).
+struct Squatter {
+    child: Child,
+    port: u16,
+}
+
+impl Squatter {
+    fn start(user: Option<&str>) -> Option<Squatter> {
+        let port = free_port();
+        let server = format!("python3 -m http.server {port} --bind 127.0.0.1");
+        let mut command = match user {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--", "sh", "-c", &format!("exec {server}")]);
+                c
+            }
+            None => {
+                let mut c = Command::new("sh");
+                c.args(["-c", &format!("exec {server}")]);
+                c
+            }
+        };
+        let child = command
+            .current_dir(std::env::temp_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let listening = wait_until(Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        let mut squatter = Squatter { child, port };
+        if listening.is_none() {
+            squatter.stop();
+            return None;
+        }
+        Some(squatter)
+    }
+
+    /// The listening process (under `runuser`, the server is its child).
+    fn pid(&self) -> u32 {
+        let who = Run::new(&["ports", "who", &self.port.to_string(), "--json"])
+            .code(0)
+            .json();
+        who[0]["pid"].as_u64().unwrap() as u32
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Squatter {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn ports_lists_a_foreign_listener_and_our_services_without_and_with_a_config() {
+    let squatter = Squatter::start(None).expect("python3 serves");
+    let bare = Project::new("");
+    std::fs::remove_file(bare.path().join("berth.yaml")).unwrap();
+    let listed = bare.berth(&["ports", "--json"]).code(0).json();
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["port"] == squatter.port)
+        .expect("the squatter is listed")
+        .clone();
+    assert_eq!(entry["proto"], "tcp");
+    assert_eq!(entry["address"], "127.0.0.1");
+    assert_eq!(entry["pid"], squatter.child.id());
+    assert!(entry["command"].as_str().unwrap().contains("http.server"));
+    assert_eq!(entry["service"], serde_json::Value::Null);
+    assert!(entry["user"].is_string());
+
+    let stack = Stack::new();
+    stack.berth(&["up", "-q"]).code(0);
+    let listed = stack.berth(&["ports", "--json"]).code(0).json();
+    let db = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["port"] == stack.db_port)
+        .unwrap()
+        .clone();
+    assert_eq!(db["service"], "db");
+    assert_eq!(db["pid"], stack.pids()["db"].unwrap());
+    // The table ends with the configured ports.
+    let table = stack.berth(&["ports"]).code(0).stdout();
+    assert!(table.starts_with("PORT"), "{table}");
+    assert!(
+        table.contains(&format!("db   {}  ours", stack.db_port)),
+        "{table}"
+    );
+}
+
+#[test]
+fn who_names_the_holder_and_exits_3_for_a_free_port() {
+    let squatter = Squatter::start(None).expect("python3 serves");
+    let port = squatter.port.to_string();
+    let out = Run::new(&["ports", "who", &port]).code(0).stdout();
+    assert!(
+        out.contains(&format!("pid {}", squatter.child.id())) && out.contains("started "),
+        "{out}"
+    );
+    let free = free_port().to_string();
+    Run::new(&["ports", "who", &free])
+        .code(3)
+        .stderr_has("is free");
+}
+
+#[test]
+fn free_stops_a_foreign_holder_only_when_told_to() {
+    let mut squatter = Squatter::start(None).expect("python3 serves");
+    let port = squatter.port.to_string();
+    let id = ProcessId::of(squatter.child.id()).unwrap();
+    // No terminal, no --yes: nothing happens.
+    Run::new(&["ports", "free", &port])
+        .code(1)
+        .stderr_has("pass --yes");
+    assert!(id.is_alive());
+    Run::new(&["ports", "free", &port, "--yes"])
+        .code(0)
+        .stderr_has(&format!("port {port} is free"));
+    squatter.child.wait().unwrap();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", squatter.port)).is_err());
+    Run::new(&["ports", "free", &port])
+        .code(0)
+        .stderr_has("already free");
+}
+
+#[test]
+fn free_never_stops_another_users_process_or_a_berth_service() {
+    let stack = Stack::new();
+    stack.berth(&["up", "-q"]).code(0);
+    let db = stack.pids()["db"].unwrap();
+    stack
+        .berth(&["ports", "free", &stack.db_port.to_string(), "--force"])
+        .code(1)
+        .stderr_has("berth down db");
+    assert!(alive(db));
+
+    let Some(other) = Squatter::start(Some("nobody")) else {
+        eprintln!("skipped: cannot run a listener as `nobody` here");
+        return;
+    };
+    let pid = other.pid();
+    Run::new(&["ports", "free", &other.port.to_string(), "--force"])
+        .code(1)
+        .stderr_has("which berth never stops: it belongs to another user (nobody)");
+    assert!(alive(pid as u64));
+}

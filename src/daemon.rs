@@ -6,6 +6,7 @@ pub mod launch;
 pub mod orchestrator;
 pub mod paths;
 pub mod policy;
+pub mod port_plan;
 pub mod probe;
 pub mod readiness;
 pub mod rediscover;

@@ -71,6 +71,9 @@ pub struct ServiceView {
     /// Why it failed, or what it is waiting for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What berth decided about its port at its last start (moved, stopped a holder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     #[serde(skip)]
     pub critical: bool,
 }
@@ -91,6 +94,7 @@ impl ServiceView {
             rss_bytes: None,
             exit_code: None,
             reason: None,
+            note: None,
             critical: service.critical,
         }
     }

@@ -149,7 +149,7 @@ fn configured(stack: &Stack, all: &[Holder], context: &Context, style: Style) ->
         let state = match (holders.is_empty(), others.first()) {
             (true, _) => style.dim("free"),
             (false, None) => style.green("ours"),
-            (false, Some(h)) => style.red(&format!("conflict: held by {}", describe(h))),
+            (false, Some(h)) => style.red(&format!("conflict: held by {}", h.describe())),
         };
         out.push_str(&format!("  {:<width$}  {port:<5}  {state}\n", service.name));
     }
@@ -171,18 +171,6 @@ fn shorten(text: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
-/// `pid 4301 (alice: python3 -m http.server)`, or what is known of an unseen holder.
-fn describe(h: &Holder) -> String {
-    let user = h.user.clone().unwrap_or_else(|| h.uid.to_string());
-    match h.pid {
-        Some(pid) => format!(
-            "pid {pid} ({user}: {})",
-            h.command.as_deref().unwrap_or("?")
-        ),
-        None => format!("a process of {user} that berth cannot see"),
-    }
-}
-
 fn who(global: &Global, port: u16) -> Result<Exit, Failure> {
     let found = read(holders::on_port(port))?;
     if global.json {
@@ -192,7 +180,7 @@ fn who(global: &Global, port: u16) -> Result<Exit, Failure> {
     }
     for h in found.iter().filter(|_| !global.json) {
         let proto = format!("{:?}", h.proto).to_lowercase();
-        println!("port {port}/{proto} on {}: {}", h.address, describe(h));
+        println!("port {port}/{proto} on {}: {}", h.address, h.describe());
         if let Some(started) = h.process.and_then(|p| table::started_at_ms(p.start_time)) {
             println!("  started {}", rfc3339_ms(started));
         }
@@ -235,13 +223,13 @@ fn free(port: u16, context: &Context, yes: bool, timeout: Duration) -> Result<Ex
             Class::Protected(why) => {
                 return Err(Failure::failed(format!(
                     "port {port} is held by {}, which berth never stops: {why}",
-                    describe(h)
+                    h.describe()
                 )));
             }
             Class::Unseen => {
                 return Err(Failure::failed(format!(
                     "port {port} is held by {}; run berth as that user, or give your service another port",
-                    describe(h)
+                    h.describe()
                 )));
             }
         }
@@ -251,7 +239,7 @@ fn free(port: u16, context: &Context, yes: bool, timeout: Duration) -> Result<Ex
         let Some(id) = h.process else {
             continue;
         };
-        if !yes && !confirm(&format!("stop {} holding port {port}?", describe(h)))? {
+        if !yes && !confirm(&format!("stop {} holding port {port}?", h.describe()))? {
             eprintln!("left alone");
             return Ok(Exit::Failed);
         }
@@ -271,7 +259,7 @@ fn free(port: u16, context: &Context, yes: bool, timeout: Duration) -> Result<Ex
         return Err(Failure::failed(format!(
             "pid {} {how}, but port {port} is held again, by {}",
             pids.join(", "),
-            describe(h)
+            h.describe()
         )));
     }
     eprintln!("pid {} {how}; port {port} is free", pids.join(", "));

@@ -54,6 +54,8 @@ pub struct Progress {
     names: Vec<String>,
     width: usize,
     stages: BTreeMap<String, Stage>,
+    /// What berth decided about each service's port (moved, stopped a holder), as last seen.
+    notes: BTreeMap<String, String>,
     /// Lines of the live block on screen (to move the cursor back over them).
     drawn: usize,
 }
@@ -67,6 +69,7 @@ impl Progress {
             names: names.to_vec(),
             width: names.iter().map(String::len).max().unwrap_or(0),
             stages: BTreeMap::new(),
+            notes: BTreeMap::new(),
             drawn: 0,
         }
     }
@@ -75,9 +78,16 @@ impl Progress {
     /// A final stage sticks: the time a service was first seen ready is the time shown.
     pub fn show(&mut self, views: &[&ServiceView], ms: u128) -> String {
         let mut newly_final = Vec::new();
+        let mut new_notes = String::new();
         for view in views {
             if !self.names.contains(&view.name) {
                 continue;
+            }
+            if let Some(note) = &view.note
+                && self.notes.get(&view.name) != Some(note)
+            {
+                new_notes.push_str(&format!("{} {note}\n", self.style.yellow("↪")));
+                self.notes.insert(view.name.clone(), note.clone());
             }
             let old = self.stages.get(&view.name);
             if old.is_some_and(Stage::is_final) {
@@ -91,11 +101,12 @@ impl Progress {
         }
         if !self.live {
             // Failures are reported by the caller, with the log tail.
-            return newly_final
+            let ready: String = newly_final
                 .iter()
                 .filter(|n| matches!(self.stages[*n], Stage::Ready { .. }))
                 .map(|n| format!("{}\n", self.line(n, false, ms)))
                 .collect();
+            return new_notes + &ready;
         }
         let mut out = String::new();
         if self.drawn > 0 {
@@ -110,8 +121,20 @@ impl Progress {
         out
     }
 
-    /// One service's line; `pad` aligns the names (the live block).
+    /// One service's line; `pad` aligns the names (the live block), which also shows what
+    /// was decided about the port.
     fn line(&self, name: &str, pad: bool, now_ms: u128) -> String {
+        let line = self.stage_line(name, pad, now_ms);
+        match self.notes.get(name).filter(|_| pad) {
+            Some(note) => {
+                let note = note.strip_prefix(&format!("{name}: ")).unwrap_or(note);
+                format!("{line} {}", self.style.dim(&format!("· {note}")))
+            }
+            None => line,
+        }
+    }
+
+    fn stage_line(&self, name: &str, pad: bool, now_ms: u128) -> String {
         let s = self.style;
         let shown = if pad {
             format!("{name:<width$}", width = self.width)
@@ -169,6 +192,25 @@ mod tests {
         let api = view("api", ServiceState::Exited);
         assert_eq!(p.show(&[&db, &api], 300), "✓ api completed in 300ms\n");
         assert_eq!(p.show(&[&db, &api], 400), "");
+    }
+
+    #[test]
+    fn port_decisions_are_shown_once() {
+        let mut plain = Progress::new(&names(), false, Style::PLAIN);
+        let mut db = view("db", ServiceState::Starting);
+        db.note = Some("db: port 5432 is held by pid 7 (alice: postgres); moved to 5433".into());
+        let api = view("api", ServiceState::Waiting);
+        assert_eq!(
+            plain.show(&[&db, &api], 5),
+            "↪ db: port 5432 is held by pid 7 (alice: postgres); moved to 5433\n"
+        );
+        assert_eq!(plain.show(&[&db, &api], 6), "");
+        let mut live = Progress::new(&names(), true, Style::PLAIN);
+        let frame = live.show(&[&db, &api], 100);
+        assert!(
+            frame.contains("◌ db  starting 0.1s · port 5432 is held by pid 7 (alice: postgres); moved to 5433\n"),
+            "{frame:?}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! services after everything that depends on them; `status` reports each service with its
 //! process tree's CPU and memory.
 
+use super::port_plan::Assigned;
 use super::rediscover::{Earlier, Markings};
 use super::sampler::Sampler;
 use super::supervisor::{HealthState, Launch, ServiceState, ServiceStatus, Supervisor};
@@ -20,6 +21,8 @@ use std::time::Duration;
 pub struct Orchestrator {
     berth: PathBuf,
     inner: Mutex<Inner>,
+    /// Every service's port as assigned (moved ones where they went), across `up`s.
+    ports: Arc<Assigned>,
 }
 
 #[derive(Default)]
@@ -74,6 +77,7 @@ impl Orchestrator {
         Arc::new(Orchestrator {
             berth,
             inner: Mutex::new(Inner::default()),
+            ports: Arc::default(),
         })
     }
 
@@ -92,13 +96,7 @@ impl Orchestrator {
             }
         }
         let wanted = stack.wanted(&request.services);
-        let ports: Arc<BTreeMap<String, u16>> = Arc::new(
-            stack
-                .services
-                .iter()
-                .filter_map(|s| Some((s.name.clone(), s.port?)))
-                .collect(),
-        );
+        let ports = Arc::clone(&self.ports);
         let env = Arc::new(request.env);
         let launch = |name: &String, earlier: Option<Earlier>| Launch {
             stack: Arc::clone(&stack),
@@ -115,6 +113,15 @@ impl Orchestrator {
             // Starting anything needs the state dir; keeping what runs does not.
             if wanted.iter().any(|name| !inner.keeps(&stack, name)) {
                 crate::state::check_writable(&stack.state_dir).map_err(Refusal::Unavailable)?;
+            }
+            // What starts anew starts from its configured port (and moves again if need be);
+            // what is kept keeps the port it has.
+            for service in &stack.services {
+                if let Some(port) = service.port
+                    && !inner.keeps(&stack, &service.name)
+                {
+                    ports.set(&service.name, port);
+                }
             }
             inner.stack = Some(Arc::clone(&stack));
             // Services no longer in the config are stopped.
@@ -382,6 +389,8 @@ impl Orchestrator {
                     view.state = s.state;
                     view.health = s.health;
                     view.port = s.port;
+                    view.configured_port = service.port.filter(|c| s.port != Some(*c));
+                    view.note = s.note.clone();
                     view.restarts = s.restarts;
                     view.exit_code = s.exit_code;
                     view.reason = s.reason.clone();

@@ -5,16 +5,19 @@
 //! costs nothing; a stop request wakes it at once.
 
 use super::launch::{shim_spec, spawn_shim};
-use super::policy::{self, Decision, Ending, History};
+use super::policy::{self, Ending, History};
+use super::port_plan::{self, Assigned};
 use super::probe;
 use super::readiness::{self, Readiness};
 use super::rediscover::{self, Earlier};
 use crate::logs::time::now_ms;
+use crate::ports::plan::Decision;
 use crate::process::ProcessId;
 use crate::stack::Stack;
 use crate::state::run_file::{Outcome, RunFile};
 use crate::timeout::timespec;
 use rustix::event::{PollFd, PollFlags, poll};
+use rustix::process::Signal;
 use rustix::process::{PidfdFlags, pidfd_open};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -62,6 +65,8 @@ pub struct ServiceStatus {
     pub exit_code: Option<i32>,
     /// Why it failed, or the last problem seen.
     pub reason: Option<String>,
+    /// What was decided about its port at its last start.
+    pub note: Option<String>,
     pub started_at_ms: Option<u64>,
 }
 
@@ -72,8 +77,8 @@ pub struct Launch {
     pub service: String,
     /// The caller's environment, under the service's own.
     pub base_env: Arc<BTreeMap<String, String>>,
-    /// Every service's port as assigned.
-    pub ports: Arc<BTreeMap<String, u16>>,
+    /// Every service's port as assigned (shared: a move is seen by dependents started after).
+    pub ports: Arc<Assigned>,
     /// The berth binary, run as `berth shim`.
     pub berth: PathBuf,
     /// What runs of the service already: an instance to watch instead of starting one (a new
@@ -118,10 +123,11 @@ impl Supervisor {
                 health: HealthState::Unknown,
                 shim: None,
                 main: None,
-                port: launch.ports.get(&launch.service).copied(),
+                port: launch.ports.get(&launch.service),
                 restarts: 0,
                 exit_code: None,
                 reason: None,
+                note: None,
                 started_at_ms: None,
             }),
             changed: Condvar::new(),
@@ -249,8 +255,10 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
         });
         return;
     };
-    let port_of = |name: &str| launch.ports.get(name).copied();
+    let port_of = |name: &str| launch.ports.get(name);
     let mut history = History::default();
+    // Whether this start already planned its port a second time (see below).
+    let mut replanned = false;
     let mut adopt = match launch.earlier.clone() {
         Some(Earlier::Running(record)) => Some(record),
         Some(Earlier::Orphaned(remains)) => {
@@ -268,6 +276,19 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
             s.state = ServiceState::Starting;
             s.health = HealthState::Unknown;
         });
+        let adopting = adopt.as_ref().is_some_and(|r| r.shim.is_alive());
+        if let Some(record) = adopt.as_ref().filter(|_| adopting)
+            && let Some(port) = record.port
+        {
+            launch.ports.set(&service.name, port);
+        }
+        if !adopting && let Err(why) = settle_port(stack, service, &launch.ports, shared) {
+            return shared.update(|s| {
+                s.state = ServiceState::Failed;
+                s.health = HealthState::Unhealthy;
+                s.reason = Some(why);
+            });
+        }
         let spec = shim_spec(stack, service, &launch.base_env, &port_of);
         let log_offset = std::fs::metadata(&spec.log).map(|m| m.len()).unwrap_or(0);
         let (mut shim, started_ms) = match adopt.take() {
@@ -298,8 +319,10 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
         });
         let main = RunFile::read(&spec.run_file).and_then(|r| r.main);
         shared.update(|s| s.main = main);
+        let never_ready = matches!(ready, Readiness::Exited(_) | Readiness::TimedOut(_));
         let end = match ready {
             Readiness::Ready => {
+                replanned = false;
                 shared.update(|s| {
                     s.state = ServiceState::Running;
                     s.health = HealthState::Healthy;
@@ -327,6 +350,23 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
                 ))
             }
         };
+        // The port grabbed between the plan and the service's bind: plan once more rather
+        // than crash-loop against the new holder.
+        if never_ready && !replanned {
+            let port = spec.port.filter(|_| service.port.is_some());
+            if let Some((port, who)) =
+                port.and_then(|p| Some((p, port_plan::grabbed(p, shim.pid())?)))
+            {
+                replanned = true;
+                let note = format!(
+                    "{}: port {port} was taken by {who} while it started; planning again",
+                    service.name
+                );
+                eprintln!("{} {note}", crate::logs::time::rfc3339_ms(now_ms()));
+                shared.update(|s| s.note = Some(note));
+                continue;
+            }
+        }
         let (ending, code) = match end {
             RunEnd::Stopped => {
                 let outcome = RunFile::read(&spec.run_file).map(|r| r.outcome);
@@ -370,7 +410,7 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
         );
         shared.update(|s| s.exit_code = code);
         match decision {
-            Decision::Restart { after } => {
+            policy::Decision::Restart { after } => {
                 shared.update(|s| {
                     s.state = ServiceState::Backoff;
                     s.health = HealthState::Unhealthy;
@@ -380,13 +420,13 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
                     return shared.update(|s| s.state = ServiceState::Stopped);
                 }
             }
-            Decision::Completed => {
+            policy::Decision::Completed => {
                 return shared.update(|s| {
                     s.state = ServiceState::Exited;
                     s.health = HealthState::Unknown;
                 });
             }
-            Decision::Failed { reason } => {
+            policy::Decision::Failed { reason } => {
                 return shared.update(|s| {
                     s.state = ServiceState::Failed;
                     s.health = HealthState::Unhealthy;
@@ -493,6 +533,45 @@ fn ended(outcome: &Outcome) -> RunEnd {
             code: None,
         },
     }
+}
+
+/// Makes the service's port usable before a start, as `ports::plan` decides: keeps it, stops
+/// a stale instance (or, aggressive, a foreign holder) on it, or moves to an alternative. The
+/// decision is noted in the status (for `up` to print) and in the daemon's log. `Err`: the
+/// start must fail, for this reason.
+fn settle_port(
+    stack: &Stack,
+    service: &crate::stack::Service,
+    ports: &Assigned,
+    shared: &Shared,
+) -> Result<(), String> {
+    // One plan at a time in the daemon: two services moving at once must not both pick the
+    // same alternative. Held until the port is assigned, not while a holder is stopped.
+    static PLANNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let planning = PLANNING.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(decision) = port_plan::decide(stack, service, ports) else {
+        return Ok(());
+    };
+    let note = decision.describe(&service.name);
+    if let Some(note) = &note {
+        // The daemon's stderr is its log.
+        eprintln!("{} {note}", crate::logs::time::rfc3339_ms(now_ms()));
+    }
+    let (port, to_stop) = match decision {
+        Decision::Use(port) => (port, Vec::new()),
+        Decision::Stop { port, ids, .. } => (port, ids),
+        Decision::Move { to, .. } => (to, Vec::new()),
+        Decision::Refuse(why) => return Err(why),
+    };
+    ports.set(&service.name, port);
+    drop(planning);
+    shared.update(|s| {
+        s.port = Some(port);
+        s.note = note;
+    });
+    // The holder's graceful stop, then SIGKILL after the service's own stop timeout.
+    crate::process::terminate::terminate(&to_stop, Signal::TERM.as_raw(), service.stop.timeout);
+    Ok(())
 }
 
 /// Stops what is left of an instance nobody keeps, the way its shim would have: the stop

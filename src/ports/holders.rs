@@ -34,6 +34,20 @@ pub struct Holder {
     pub uid: u32,
 }
 
+impl Holder {
+    /// `pid 4301 (alice: python3 -m http.server)`, or what is known of an unseen holder.
+    pub fn describe(&self) -> String {
+        let user = self.user.clone().unwrap_or_else(|| self.uid.to_string());
+        match self.pid {
+            Some(pid) => format!(
+                "pid {pid} ({user}: {})",
+                self.command.as_deref().unwrap_or("?")
+            ),
+            None => format!("a process of {user} that berth cannot see"),
+        }
+    }
+}
+
 /// Every listening socket (UDP too with `udp`), by port then address, with its holder.
 pub fn all(udp: bool) -> io::Result<Vec<Holder>> {
     Ok(resolve(listeners(udp)?))

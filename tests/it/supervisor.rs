@@ -4,10 +4,10 @@
 
 use crate::support::{free_port, test_service};
 use berth::config::{self, Options};
+use berth::daemon::port_plan::Assigned;
 use berth::daemon::supervisor::{HealthState, Launch, ServiceState, ServiceStatus, Supervisor};
 use berth::process::ProcessId;
 use rustix::process::Signal;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,11 +24,12 @@ fn supervise(body: &str) -> (tempfile::TempDir, Supervisor, u16) {
     let file = dir.path().join("berth.yaml");
     std::fs::write(&file, yaml).unwrap();
     let stack = config::load(&file, &Options::default()).unwrap();
-    let ports: BTreeMap<String, u16> = stack
-        .services
-        .iter()
-        .filter_map(|s| Some((s.name.clone(), s.port?)))
-        .collect();
+    let ports = Assigned::default();
+    for service in &stack.services {
+        if let Some(port) = service.port {
+            ports.set(&service.name, port);
+        }
+    }
     let supervisor = Supervisor::start(Launch {
         stack: Arc::new(stack),
         service: "svc".into(),

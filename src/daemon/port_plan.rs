@@ -1,0 +1,146 @@
+//! The ports side of starting a service: who holds its port right now (the socket table,
+//! the holders' classes), what `ports::plan` decides about it, and carrying that out (stop
+//! the holder, or take another port). Also: every service's port as assigned, shared by the
+//! supervisors so a dependent started after a move is given the new port.
+
+use crate::ports::Proto;
+use crate::ports::holders::{self, Holder};
+use crate::ports::plan::{self, Decision, Holding};
+use crate::ports::protect::{Class, Context, classify};
+use crate::process::ProcessId;
+use crate::stack::{Service, Stack};
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+/// Every service's port as assigned: the configured one, or where it was moved.
+#[derive(Default)]
+pub struct Assigned(RwLock<BTreeMap<String, u16>>);
+
+impl Assigned {
+    pub fn get(&self, name: &str) -> Option<u16> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .copied()
+    }
+
+    pub fn set(&self, name: &str, port: u16) {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), port);
+    }
+
+    /// Ports of every service but `name`: assigned, or configured.
+    fn claimed_by_others(&self, stack: &Stack, name: &str) -> Vec<u16> {
+        let assigned = self.0.read().unwrap_or_else(|e| e.into_inner());
+        stack
+            .services
+            .iter()
+            .filter(|s| s.name != name)
+            .flat_map(|s| [s.port, assigned.get(&s.name).copied()])
+            .flatten()
+            .collect()
+    }
+}
+
+/// Decides what to do about `service`'s configured port, from the machine as it is now.
+pub fn decide(stack: &Stack, service: &Service, assigned: &Assigned) -> Option<Decision> {
+    let port = service.port?;
+    let tcp: Vec<Holder> = match holders::all(false) {
+        Ok(all) => all.into_iter().filter(|h| h.proto == Proto::Tcp).collect(),
+        // Nothing known: start, and let readiness tell.
+        Err(_) => return Some(Decision::Use(port)),
+    };
+    let context = Context::here(
+        Some(stack.state_dir.to_string_lossy().into_owned()),
+        stack.ports.protect.clone(),
+    );
+    let holding = |p: u16| -> Holding {
+        let on: Vec<&Holder> = tcp.iter().filter(|h| h.port == p).collect();
+        holding_of(&on, service, &context)
+    };
+    let claimed = assigned.claimed_by_others(stack, &service.name);
+    let request = plan::Request {
+        service: &service.name,
+        port,
+        alt_ports: &service.alt_ports,
+        reserved: &stack.ports.reserved,
+        strategy: stack.ports.strategy,
+        claimed: &claimed,
+    };
+    Some(plan::decide(&request, &holding))
+}
+
+/// The class of a port's holders taken together: the most protected one decides.
+fn holding_of(on: &[&Holder], service: &Service, context: &Context) -> Holding {
+    if on.is_empty() {
+        return Holding::Free;
+    }
+    let mut ids: Vec<ProcessId> = Vec::new();
+    let mut foreign: Option<String> = None;
+    for h in on {
+        let class = match classify(h, context) {
+            Class::Foreign
+                if service
+                    .matches
+                    .as_ref()
+                    .is_some_and(|m| m.is_match(h.command.as_deref().unwrap_or(""))) =>
+            {
+                Class::Ours(service.name.clone())
+            }
+            class => class,
+        };
+        match class {
+            Class::Ours(name) if name == service.name => {}
+            Class::Ours(other) => {
+                return Holding::Protected {
+                    who: format!("`{other}` of this stack"),
+                    why: "a service of the same stack".into(),
+                };
+            }
+            Class::OtherStack {
+                project, service, ..
+            } => {
+                return Holding::Protected {
+                    who: format!("`{service}` of berth project `{project}`"),
+                    why: "its own supervisor would start it again".into(),
+                };
+            }
+            Class::Protected(why) => {
+                return Holding::Protected {
+                    who: h.describe(),
+                    why,
+                };
+            }
+            Class::Unseen => {
+                return Holding::Protected {
+                    who: h.describe(),
+                    why: "berth cannot see that process".into(),
+                };
+            }
+            Class::Foreign => {
+                foreign.get_or_insert_with(|| h.describe());
+            }
+        }
+        ids.extend(h.process);
+    }
+    ids.sort_by_key(|id| (id.pid, id.start_time));
+    ids.dedup();
+    match foreign {
+        Some(who) => Holding::Foreign { who, ids },
+        None => Holding::StaleOwn(ids),
+    }
+}
+
+/// Whether someone other than the service's own instance `shim` listens on `port` now: a
+/// start that failed because the port was grabbed meanwhile.
+pub fn grabbed(port: u16, shim: u32) -> Option<String> {
+    let on = holders::on_port(port).ok()?;
+    let own = crate::process::table::descendants(shim);
+    on.iter()
+        .filter(|h| h.proto == Proto::Tcp)
+        .find(|h| h.pid.is_none_or(|p| p != shim && !own.contains(&p)))
+        .map(Holder::describe)
+}

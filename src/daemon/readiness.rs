@@ -6,7 +6,7 @@
 use super::probe;
 use crate::ports::owners::listening_on;
 use crate::ports::socket_table::recent_tcp_listeners;
-use crate::process::table;
+use crate::process::{ProcessId, table};
 use crate::shim::ShimSpec;
 use crate::stack::Service;
 use crate::state::run_file::{Outcome, RunFile};
@@ -31,24 +31,34 @@ pub enum Readiness {
 
 /// Waits until `service`, launched from `spec` by shim `shim_pid`, is ready. `log_offset` is
 /// the log's size before the launch, so only this run's lines count for `ready_log`.
-/// `cancelled` is asked between checks.
+/// `started` hears of the main process as soon as the shim records it (and again if it
+/// changes: a daemonizing command); `cancelled` is asked between checks.
 pub fn wait(
     service: &Service,
     spec: &ShimSpec,
     shim_pid: u32,
     log_offset: u64,
     port_of: &dyn Fn(&str) -> Option<u16>,
+    started: &dyn Fn(ProcessId),
     cancelled: &dyn Fn() -> bool,
 ) -> Readiness {
     let deadline = Instant::now() + service.start_timeout;
     let mut log = LogScan::new(spec, log_offset);
     let mut run_file = RunFileWatch::new(&spec.run_file);
     let mut why = "it has not started".to_string();
+    let mut told = None;
     loop {
         // Only what our own shim wrote counts (never a record another instance left).
         let record = run_file.read().filter(|r| r.shim.pid == shim_pid);
         let notified = record.as_ref().is_some_and(|r| r.ready);
-        let main = record.as_ref().and_then(|r| r.main).map(|m| m.pid);
+        let recorded = record.as_ref().and_then(|r| r.main);
+        if let Some(main) = recorded
+            && recorded != told
+        {
+            told = recorded;
+            started(main);
+        }
+        let main = recorded.map(|m| m.pid);
         match record.map(|r| r.outcome) {
             Some(Outcome::FailedToStart { error }) => return Readiness::FailedToStart(error),
             Some(outcome @ Outcome::Exited { .. }) => return Readiness::Exited(outcome),

@@ -314,9 +314,15 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
             s.main = None;
             s.started_at_ms = Some(started_ms);
         });
-        let ready = readiness::wait(service, &spec, shim.pid(), log_offset, &port_of, &|| {
-            shared.stopping()
-        });
+        let ready = readiness::wait(
+            service,
+            &spec,
+            shim.pid(),
+            log_offset,
+            &port_of,
+            &|main| shared.update(|s| s.main = Some(main)),
+            &|| shared.stopping(),
+        );
         let main = RunFile::read(&spec.run_file).and_then(|r| r.main);
         shared.update(|s| s.main = main);
         let never_ready = matches!(ready, Readiness::Exited(_) | Readiness::TimedOut(_));

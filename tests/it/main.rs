@@ -8,6 +8,7 @@ mod doctor;
 mod engine;
 mod foreground;
 mod ports_cli;
+mod ports_up;
 mod readiness;
 mod rediscovery;
 mod schema;

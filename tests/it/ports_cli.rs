@@ -2,73 +2,20 @@
 //! service, another user's (protected), with and without a config.
 
 use crate::engine::{Stack, alive};
-use crate::support::{Project, Run, free_port, wait_until};
+use crate::support::{Project, Run, Squatter, free_port};
 use berth::process::ProcessId;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-/// A python3 HTTP server on `port`, run as `user` when given (through `runuser`).
-struct Squatter {
-    child: Child,
-    port: u16,
-}
-
-impl Squatter {
-    fn start(user: Option<&str>) -> Option<Squatter> {
-        let port = free_port();
-        let server = format!("python3 -m http.server {port} --bind 127.0.0.1");
-        let mut command = match user {
-            Some(user) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", user, "--", "sh", "-c", &format!("exec {server}")]);
-                c
-            }
-            None => {
-                let mut c = Command::new("sh");
-                c.args(["-c", &format!("exec {server}")]);
-                c
-            }
-        };
-        let child = command
-            .current_dir(std::env::temp_dir())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let listening = wait_until(Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        });
-        let mut squatter = Squatter { child, port };
-        if listening.is_none() {
-            squatter.stop();
-            return None;
-        }
-        Some(squatter)
-    }
-
-    /// The listening process (under `runuser`, the server is its child).
-    fn pid(&self) -> u32 {
-        let who = Run::new(&["ports", "who", &self.port.to_string(), "--json"])
-            .code(0)
-            .json();
-        who[0]["pid"].as_u64().unwrap() as u32
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Squatter {
-    fn drop(&mut self) {
-        self.stop();
-    }
+/// The listening process of `squatter` (under `runuser`, the server is its child).
+fn holder_pid(squatter: &Squatter) -> u32 {
+    let who = Run::new(&["ports", "who", &squatter.port.to_string(), "--json"])
+        .code(0)
+        .json();
+    who[0]["pid"].as_u64().unwrap() as u32
 }
 
 #[test]
 fn ports_lists_a_foreign_listener_and_our_services_without_and_with_a_config() {
-    let squatter = Squatter::start(None).expect("python3 serves");
+    let squatter = Squatter::on(free_port(), None).expect("python3 serves");
     let bare = Project::new("");
     std::fs::remove_file(bare.path().join("berth.yaml")).unwrap();
     let listed = bare.berth(&["ports", "--json"]).code(0).json();
@@ -109,7 +56,7 @@ fn ports_lists_a_foreign_listener_and_our_services_without_and_with_a_config() {
 
 #[test]
 fn who_names_the_holder_and_exits_3_for_a_free_port() {
-    let squatter = Squatter::start(None).expect("python3 serves");
+    let squatter = Squatter::on(free_port(), None).expect("python3 serves");
     let port = squatter.port.to_string();
     let out = Run::new(&["ports", "who", &port]).code(0).stdout();
     assert!(
@@ -124,7 +71,7 @@ fn who_names_the_holder_and_exits_3_for_a_free_port() {
 
 #[test]
 fn free_stops_a_foreign_holder_only_when_told_to() {
-    let mut squatter = Squatter::start(None).expect("python3 serves");
+    let mut squatter = Squatter::on(free_port(), None).expect("python3 serves");
     let port = squatter.port.to_string();
     let id = ProcessId::of(squatter.child.id()).unwrap();
     // No terminal, no --yes: nothing happens.
@@ -153,11 +100,11 @@ fn free_never_stops_another_users_process_or_a_berth_service() {
         .stderr_has("berth down db");
     assert!(alive(db));
 
-    let Some(other) = Squatter::start(Some("nobody")) else {
+    let Some(other) = Squatter::on(free_port(), Some("nobody")) else {
         eprintln!("skipped: cannot run a listener as `nobody` here");
         return;
     };
-    let pid = other.pid();
+    let pid = holder_pid(&other);
     Run::new(&["ports", "free", &other.port.to_string(), "--force"])
         .code(1)
         .stderr_has("which berth never stops: it belongs to another user (nobody)");

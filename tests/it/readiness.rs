@@ -37,7 +37,7 @@ fn launch(services: &str, name: &str) -> Launched {
     let spec = shim_spec(&stack, &service, &base, &port_of);
     let started = Instant::now();
     let shim = spawn_shim(std::path::Path::new(env!("CARGO_BIN_EXE_berth")), &spec).unwrap();
-    let readiness = wait(&service, &spec, shim.id(), 0, &port_of, &|| false);
+    let readiness = wait(&service, &spec, shim.id(), 0, &port_of, &|_| {}, &|| false);
     let took = started.elapsed();
     Launched {
         _dir: dir,

@@ -220,3 +220,51 @@ pub fn valid_configs() -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// A process of someone else holding a port: a python3 HTTP server on 127.0.0.1, run as
+/// `user` when given (through `runuser`). Killed when dropped.
+pub struct Squatter {
+    pub child: std::process::Child,
+    pub port: u16,
+}
+
+impl Squatter {
+    /// `None` when it could not be started or never listened (say, no `runuser`).
+    pub fn on(port: u16, user: Option<&str>) -> Option<Squatter> {
+        let server = format!("exec python3 -m http.server {port} --bind 127.0.0.1");
+        let mut command = match user {
+            Some(user) => {
+                let mut c = std::process::Command::new("runuser");
+                c.args(["-u", user, "--", "sh", "-c", &server]);
+                c
+            }
+            None => {
+                let mut c = std::process::Command::new("sh");
+                c.args(["-c", &server]);
+                c
+            }
+        };
+        let child = command
+            .current_dir(std::env::temp_dir())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let squatter = Squatter { child, port };
+        wait_until(std::time::Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        })?;
+        Some(squatter)
+    }
+
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Squatter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

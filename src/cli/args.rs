@@ -77,6 +77,14 @@ Examples:
   berth ports who 8000
   berth ports who 5432 --json")]
     Who { port: u16 },
+    /// For every configured port: free, ours, or held by whom, and what `up` would do
+    #[command(after_help = "\
+Exit status: 0 when `up` could start every service, 1 when some port leaves it no way.
+
+Examples:
+  berth ports check
+  berth ports check --json")]
+    Check,
     /// Stop the process holding PORT: its stop signal, then SIGKILL after --timeout
     #[command(after_help = "\
 Never stops a protected process: another user's, pid 1, berth or what it runs under, or a

@@ -5,12 +5,16 @@
 use super::args::{Global, PortsAction};
 use super::{Exit, Failure, config_path, options};
 use crate::config;
+use crate::daemon::launch::run_file_path;
+use crate::daemon::port_plan::{self, Assigned};
 use crate::logs::time::rfc3339_ms;
 use crate::ports::holders::{self, Holder};
+use crate::ports::plan::Decision;
 use crate::ports::protect::{Class, Context, classify};
 use crate::process::table;
 use crate::process::terminate::terminate;
 use crate::stack::Stack;
+use crate::state::run_file::RunFile;
 use crate::style::Style;
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
@@ -29,6 +33,12 @@ pub fn run(global: &Global, action: Option<&PortsAction>, udp: bool) -> Result<E
     match action {
         None => list(global, stack.as_ref(), &context, udp),
         Some(PortsAction::Who { port }) => who(global, *port),
+        Some(PortsAction::Check) => match &stack {
+            Some(stack) => check(global, stack),
+            None => Err(Failure::usage(
+                "`ports check` needs a config: run it beside berth.yaml, or name one with -f",
+            )),
+        },
         Some(PortsAction::Free {
             port,
             yes,
@@ -193,6 +203,94 @@ fn who(global: &Global, port: u16) -> Result<Exit, Failure> {
     } else {
         Exit::Done
     })
+}
+
+/// One configured port as `ports check` reports it.
+#[derive(serde::Serialize)]
+struct PortCheck {
+    service: String,
+    port: u16,
+    /// `free`, `ours`, `stop` (a holder would be stopped), `move`, or `fail`.
+    action: &'static str,
+    /// The port `up` would start it on, unless it fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_on: Option<u16>,
+    detail: String,
+}
+
+fn check(global: &Global, stack: &Stack) -> Result<Exit, Failure> {
+    let assigned = Assigned::default();
+    let mut checks = Vec::new();
+    for service in stack.services.iter().filter(|s| s.port.is_some()) {
+        let port = service.port.expect("filtered");
+        assigned.set(&service.name, port);
+        // The instance berth runs now holding its own port is no conflict.
+        let running = RunFile::read(&run_file_path(stack, &service.name))
+            .filter(|r| r.shim.is_alive() && r.main.is_some_and(|m| m.is_alive()));
+        if let Some(record) = running.filter(|r| r.port == Some(port)) {
+            checks.push(PortCheck {
+                service: service.name.clone(),
+                port,
+                action: "ours",
+                start_on: Some(port),
+                detail: format!(
+                    "held by the running instance (pid {})",
+                    record.main.map_or(0, |m| m.pid)
+                ),
+            });
+            continue;
+        }
+        let decision = port_plan::decide(stack, service, &assigned).expect("it has a port");
+        let (action, start_on) = match &decision {
+            Decision::Use(_) => ("free", Some(port)),
+            Decision::Stop { .. } => ("stop", Some(port)),
+            Decision::Move { to, .. } => ("move", Some(*to)),
+            Decision::Refuse(_) => ("fail", None),
+        };
+        if let Some(to) = start_on {
+            assigned.set(&service.name, to);
+        }
+        let detail = decision
+            .describe(&service.name)
+            .map(|d| {
+                d.trim_start_matches(&format!("{}: ", service.name))
+                    .to_string()
+            })
+            .unwrap_or_else(|| "free".into());
+        checks.push(PortCheck {
+            service: service.name.clone(),
+            port,
+            action,
+            start_on,
+            detail: detail.replace("stopped it", "up would stop it"),
+        });
+    }
+    let fails = checks.iter().any(|c| c.action == "fail");
+    if global.json {
+        println!("{}", serde_json::to_string(&checks).expect("serializable"));
+    } else {
+        let style = Style::stdout();
+        let width = checks.iter().map(|c| c.service.len()).max().unwrap_or(0);
+        for c in &checks {
+            let mark = match c.action {
+                "free" | "ours" => style.green("✓"),
+                "fail" => style.red("✗"),
+                _ => style.yellow("↪"),
+            };
+            let detail = match c.action {
+                "free" => String::new(),
+                _ => format!(": {}", c.detail),
+            };
+            println!(
+                "{mark} {:<width$}  {:<5}  {}{detail}",
+                c.service, c.port, c.action
+            );
+        }
+        if checks.is_empty() {
+            println!("no service of {} has a port", stack.project);
+        }
+    }
+    Ok(if fails { Exit::Failed } else { Exit::Done })
 }
 
 fn free(port: u16, context: &Context, yes: bool, timeout: Duration) -> Result<Exit, Failure> {

@@ -67,26 +67,47 @@ fn resolve(mut sockets: Vec<Listener>) -> Vec<Holder> {
     let inodes: HashSet<u64> = sockets.iter().map(|l| l.inode).collect();
     let pids = owners(&inodes);
     let users = Users::read();
+    // A process usually holds many sockets: what is read about it is read once.
+    let mut known: HashMap<u32, Process> = HashMap::new();
     sockets
         .into_iter()
         .map(|l| {
             let pid = pids.get(&l.inode).copied();
-            let marks = pid.and_then(markers::of_process);
+            let process = pid.map(|p| known.entry(p).or_insert_with(|| Process::read(p)).clone());
+            let marks = process.as_ref().and_then(|p| p.marks.clone());
             Holder {
                 port: l.port,
                 proto: l.proto,
                 address: l.address.to_string(),
                 pid,
                 user: Some(users.name(l.uid)),
-                command: pid.and_then(command_line),
+                command: process.as_ref().and_then(|p| p.command.clone()),
                 service: marks.as_ref().map(|m| m.2.clone()),
                 project: marks.as_ref().map(|m| m.1.clone()),
                 stack: marks.map(|m| m.0),
-                process: pid.and_then(|p| ProcessId::of(p).ok()),
+                process: process.and_then(|p| p.id),
                 uid: l.uid,
             }
         })
         .collect()
+}
+
+/// What a holder shows of its process.
+#[derive(Clone)]
+struct Process {
+    id: Option<ProcessId>,
+    command: Option<String>,
+    marks: Option<(String, String, String)>,
+}
+
+impl Process {
+    fn read(pid: u32) -> Process {
+        Process {
+            id: ProcessId::of(pid).ok(),
+            command: command_line(pid),
+            marks: markers::of_process(pid),
+        }
+    }
 }
 
 /// A process's command line, its arguments separated by spaces.

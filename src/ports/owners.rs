@@ -4,6 +4,7 @@
 
 use super::socket_table::Listener;
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 /// The socket inodes process `pid` holds open (empty when it cannot be read).
 pub fn socket_inodes(pid: u32) -> HashSet<u64> {
@@ -21,23 +22,43 @@ pub fn socket_inodes(pid: u32) -> HashSet<u64> {
     .collect()
 }
 
-/// For each of `inodes`, a process holding it, searching the whole process table.
+/// For each of `inodes`, a process holding it, searching the process table until all are
+/// found. Reading every process's descriptors is most of the cost of the `ports` commands,
+/// so the table is split among as many threads as there are cores; each stops once every
+/// inode has been found by any of them.
 pub fn owners(inodes: &HashSet<u64>) -> HashMap<u64, u32> {
-    let mut found = HashMap::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return found;
+        return HashMap::new();
     };
-    for pid in dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
-        for inode in socket_inodes(pid) {
-            if inodes.contains(&inode) {
-                found.entry(inode).or_insert(pid);
-            }
+    let pids: Vec<u32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let found = Mutex::new(HashMap::new());
+    let chunk = pids.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        for part in pids.chunks(chunk) {
+            let found = &found;
+            scope.spawn(move || {
+                for &pid in part {
+                    let held: Vec<u64> = socket_inodes(pid)
+                        .into_iter()
+                        .filter(|inode| inodes.contains(inode))
+                        .collect();
+                    let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
+                    for inode in held {
+                        found.entry(inode).or_insert(pid);
+                    }
+                    if found.len() == inodes.len() {
+                        return;
+                    }
+                }
+            });
         }
-        if found.len() == inodes.len() {
-            break;
-        }
-    }
-    found
+    });
+    found.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Whether a process of `tree` holds one of `listeners` on `port` (on any address): the

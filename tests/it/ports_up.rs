@@ -220,3 +220,33 @@ fn a_port_grabbed_while_the_service_starts_is_planned_again_once() {
     drop(grabber);
     assert!(alive(slow["pid"].as_u64().unwrap()));
 }
+
+#[test]
+fn ports_check_says_what_up_would_do_and_fails_when_up_would() {
+    let (db_port, alt) = (free_port(), free_port());
+    let project = project("", db_port, &[alt]);
+    let _down = Down(&project);
+    let free = project.berth(&["ports", "check", "--json"]).code(0).json();
+    assert_eq!(free[0]["service"], "db");
+    assert_eq!(free[0]["action"], "free");
+
+    let squatter = Squatter::on(db_port, None).expect("the squatter listens");
+    let moving = project.berth(&["ports", "check"]).code(0).stdout();
+    assert!(
+        moving.contains(&format!(
+            "↪ db   {db_port}  move: port {db_port} is held by pid {}",
+            squatter.child.id()
+        )),
+        "{moving}"
+    );
+    let _alt_taken = TcpListener::bind(("127.0.0.1", alt)).unwrap();
+    let failing = project.berth(&["ports", "check", "--json"]).code(1).json();
+    assert_eq!(failing[0]["action"], "fail");
+    drop(squatter);
+    drop(_alt_taken);
+
+    project.berth(&["up", "-q"]).code(0);
+    let ours = project.berth(&["ports", "check", "--json"]).code(0).json();
+    assert_eq!(ours[0]["action"], "ours");
+    assert_eq!(ours[1]["action"], "ours");
+}

@@ -6,20 +6,41 @@ use super::socket_table::Listener;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-/// The socket inodes process `pid` holds open (empty when it cannot be read).
+/// The socket inodes process `pid` holds open (empty when it cannot be read). Each link is
+/// read relative to the open `fd` directory: a full `/proc/PID/fd/N` path would be walked
+/// again for every descriptor, and that walk was a third of what `berth ports` cost.
 pub fn socket_inodes(pid: u32) -> HashSet<u64> {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+    use rustix::fs::{Dir, Mode, OFlags, openat, readlinkat};
+    let Ok(fd_dir) = openat(
+        rustix::fs::CWD,
+        format!("/proc/{pid}/fd"),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
         return HashSet::new();
     };
-    fds.filter_map(|fd| {
-        let target = std::fs::read_link(fd.ok()?.path()).ok()?;
-        let text = target.to_str()?;
-        text.strip_prefix("socket:[")?
-            .strip_suffix(']')?
-            .parse()
-            .ok()
-    })
-    .collect()
+    let Ok(entries) = Dir::read_from(&fd_dir) else {
+        return HashSet::new();
+    };
+    let mut found = HashSet::new();
+    let mut buf = Vec::with_capacity(64);
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_bytes().first() == Some(&b'.') {
+            continue;
+        }
+        let Ok(target) = readlinkat(&fd_dir, name, std::mem::take(&mut buf)) else {
+            continue;
+        };
+        let inode: Option<u64> = target
+            .to_bytes()
+            .strip_prefix(b"socket:[")
+            .and_then(|rest| rest.strip_suffix(b"]"))
+            .and_then(|digits| std::str::from_utf8(digits).ok()?.parse().ok());
+        found.extend(inode);
+        buf = target.into_bytes();
+    }
+    found
 }
 
 /// For each of `inodes`, a process holding it, searching the process table until all are

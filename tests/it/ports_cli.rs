@@ -110,3 +110,20 @@ fn free_never_stops_another_users_process_or_a_berth_service() {
         .stderr_has("which berth never stops: it belongs to another user (nobody)");
     assert!(alive(pid as u64));
 }
+
+#[test]
+fn udp_sockets_are_listed_only_with_all() {
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = udp.local_addr().unwrap().port();
+    let has = |args: &[&str]| {
+        Run::new(args)
+            .code(0)
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["port"] == port && e["proto"] == "udp" && e["pid"] == std::process::id())
+    };
+    assert!(has(&["ports", "--json", "--all"]));
+    assert!(!has(&["ports", "--json"]));
+}

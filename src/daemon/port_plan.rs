@@ -7,6 +7,7 @@ use crate::ports::Proto;
 use crate::ports::holders::{self, Holder};
 use crate::ports::plan::{self, Decision, Holding};
 use crate::ports::protect::{Class, Context, classify};
+use crate::ports::socket_table::listeners;
 use crate::process::ProcessId;
 use crate::stack::{Service, Stack};
 use std::collections::BTreeMap;
@@ -48,11 +49,24 @@ impl Assigned {
 /// Decides what to do about `service`'s configured port, from the machine as it is now.
 pub fn decide(stack: &Stack, service: &Service, assigned: &Assigned) -> Option<Decision> {
     let port = service.port?;
-    let tcp: Vec<Holder> = match holders::all(false) {
-        Ok(all) => all.into_iter().filter(|h| h.proto == Proto::Tcp).collect(),
+    let Ok(sockets) = listeners(false) else {
         // Nothing known: start, and let readiness tell.
-        Err(_) => return Some(Decision::Use(port)),
+        return Some(Decision::Use(port));
     };
+    // The common case costs one read of the socket table: the port is free.
+    let candidates: std::collections::HashSet<u16> = std::iter::once(port)
+        .chain(service.alt_ports.values())
+        .collect();
+    if !sockets.iter().any(|l| l.port == port) {
+        return Some(Decision::Use(port));
+    }
+    // Taken: the holders of the port and of the alternatives, in one scan of the processes.
+    let tcp: Vec<Holder> = holders::resolve(
+        sockets
+            .into_iter()
+            .filter(|l| l.proto == Proto::Tcp && candidates.contains(&l.port))
+            .collect(),
+    );
     let context = Context::here(
         Some(stack.state_dir.to_string_lossy().into_owned()),
         stack.ports.protect.clone(),

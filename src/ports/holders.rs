@@ -62,7 +62,8 @@ pub fn on_port(port: u16) -> io::Result<Vec<Holder>> {
     Ok(resolve(on))
 }
 
-fn resolve(mut sockets: Vec<Listener>) -> Vec<Holder> {
+/// The holders of `sockets` (one scan of the process table for all of them).
+pub fn resolve(mut sockets: Vec<Listener>) -> Vec<Holder> {
     sockets.sort_by_key(|l| (l.port, l.proto, l.address));
     let inodes: HashSet<u64> = sockets.iter().map(|l| l.inode).collect();
     let pids = owners(&inodes);

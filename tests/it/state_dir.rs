@@ -91,6 +91,7 @@ impl Drop for Tmpfs {
         while Command::new("umount")
             .arg("-l")
             .arg(&self.path)
+            .stderr(std::process::Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
         {}

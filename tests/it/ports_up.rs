@@ -250,3 +250,36 @@ fn ports_check_says_what_up_would_do_and_fails_when_up_would() {
     assert_eq!(ours[0]["action"], "ours");
     assert_eq!(ours[1]["action"], "ours");
 }
+
+#[test]
+fn an_ipv6_only_listener_on_the_unspecified_address_counts_as_taken() {
+    let (db_port, alt) = (free_port(), free_port());
+    let script = format!(
+        "import socket, time\ns = socket.socket(socket.AF_INET6)\ns.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)\ns.bind(('::', {db_port}))\ns.listen()\nprint('ready', flush=True)\ntime.sleep(60)\n"
+    );
+    let mut holder = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    if line.trim() != "ready" {
+        let _ = holder.kill();
+        let _ = holder.wait();
+        eprintln!("skipped: no IPv6 here");
+        return;
+    }
+    let project = project("", db_port, &[alt]);
+    let _down = Down(&project);
+    project
+        .berth(&["up"])
+        .code(0)
+        .stderr_has(&format!("moved to {alt}"));
+    let _ = holder.kill();
+    let _ = holder.wait();
+}

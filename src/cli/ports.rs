@@ -51,11 +51,10 @@ pub fn run(global: &Global, action: Option<&PortsAction>, udp: bool) -> Result<E
 /// The config, when there is one: these commands work without. A config named with `-f` must
 /// load; one merely found nearby that does not is reported and left out.
 fn optional_stack(global: &Global) -> Result<Option<Stack>, Failure> {
-    let Ok(path) = config_path(global) else {
-        return match global.file {
-            Some(_) => Err(config_path(global).expect_err("just failed")),
-            None => Ok(None),
-        };
+    let path = match config_path(global) {
+        Ok(path) => path,
+        Err(missing) if global.file.is_some() => return Err(missing),
+        Err(_) => return Ok(None),
     };
     match config::load(&path, &options(global)) {
         Ok(stack) => Ok(Some(stack)),
@@ -332,18 +331,17 @@ fn free(port: u16, context: &Context, yes: bool, timeout: Duration) -> Result<Ex
             }
         }
     }
+    // One question per process, however many sockets it holds on the port.
     let mut ids = Vec::new();
     for h in targets {
-        let Some(id) = h.process else {
+        let Some(id) = h.process.filter(|id| !ids.contains(id)) else {
             continue;
         };
         if !yes && !confirm(&format!("stop {} holding port {port}?", h.describe()))? {
             eprintln!("left alone");
             return Ok(Exit::Failed);
         }
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
+        ids.push(id);
     }
     let killed = terminate(&ids, rustix::process::Signal::TERM.as_raw(), timeout);
     let still = read(holders::on_port(port))?;

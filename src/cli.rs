@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod doctor;
 pub mod down;
 pub mod ensure;
+pub mod events;
 pub mod foreground;
 pub mod interrupt;
 pub mod log_lines;
@@ -124,6 +125,7 @@ pub fn main() -> i32 {
         Command::Restart { services, timeout } => restart::run(&cli.global, services, *timeout),
         Command::Daemon { action } => daemon::run(&cli.global, action.is_some()),
         Command::Ports { action, all } => ports::run(&cli.global, action.as_ref(), *all),
+        Command::Events { services, lines } => events::run(&cli.global, services, *lines),
     };
     match outcome {
         Ok(exit) => exit as i32,

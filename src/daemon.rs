@@ -2,6 +2,7 @@
 //! dependency order, one supervisor per service with its readiness and health probes, and
 //! the pure restart policy they follow.
 
+pub mod events;
 pub mod launch;
 pub mod orchestrator;
 pub mod paths;

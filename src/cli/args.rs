@@ -272,6 +272,22 @@ Examples:
         fix: bool,
     },
 
+    /// What happened to the services: starts, exits, restarts, failures, port decisions
+    #[command(after_help = "\
+From the daemon's event log (.berth/events.jsonl), oldest first.
+
+Examples:
+  berth events
+  berth events api -n 20
+  berth events --json")]
+    Events {
+        /// Services to show (default: all)
+        services: Vec<String>,
+        /// How many of the latest events
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: usize,
+    },
+
     /// The machine's listening sockets and who holds them; `who PORT`, `free PORT`
     #[command(after_help = "\
 Works without a config. With one, each configured port is shown as free, ours, or held by

@@ -54,7 +54,7 @@ impl Ending {
         matches!(self, Ending::Code(c) if success_codes.contains(&c))
     }
 
-    fn describe(self) -> String {
+    pub fn describe(self) -> String {
         match self {
             Ending::Code(c) => format!("exited with code {c}"),
             Ending::Signal(s) => format!("was killed by signal {s}"),

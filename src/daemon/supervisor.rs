@@ -4,6 +4,7 @@
 //! own that sleeps in `poll` on the shim's pidfd and a wake-up socket, so a quiet service
 //! costs nothing; a stop request wakes it at once.
 
+use super::events;
 use super::launch::{shim_spec, spawn_shim};
 use super::policy::{self, Ending, History};
 use super::port_plan::{self, Assigned};
@@ -256,6 +257,9 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
         return;
     };
     let port_of = |name: &str| launch.ports.get(name);
+    let journal = |event: &str, pid: Option<u32>, detail: &str| {
+        events::record(&stack.state_dir, &service.name, event, pid, detail)
+    };
     let mut history = History::default();
     // Whether this start already planned its port a second time (see below).
     let mut replanned = false;
@@ -293,6 +297,7 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
         let log_offset = std::fs::metadata(&spec.log).map(|m| m.len()).unwrap_or(0);
         let (mut shim, started_ms) = match adopt.take() {
             Some(record) if record.shim.is_alive() => {
+                journal("adopted", record.main.map(|m| m.pid), "");
                 (ShimHandle::Adopted(record.shim), record.started_at_ms)
             }
             _ => {
@@ -320,7 +325,10 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
             shim.pid(),
             log_offset,
             &port_of,
-            &|main| shared.update(|s| s.main = Some(main)),
+            &|main| {
+                shared.update(|s| s.main = Some(main));
+                journal("started", Some(main.pid), "");
+            },
             &|| shared.stopping(),
         );
         let main = RunFile::read(&spec.run_file).and_then(|r| r.main);
@@ -329,6 +337,7 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
         let end = match ready {
             Readiness::Ready => {
                 replanned = false;
+                journal("ready", shared_main(shared), "");
                 shared.update(|s| {
                     s.state = ServiceState::Running;
                     s.health = HealthState::Healthy;
@@ -368,13 +377,14 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
                     "{}: port {port} was taken by {who} while it started; planning again",
                     service.name
                 );
-                eprintln!("{} {note}", crate::logs::time::rfc3339_ms(now_ms()));
+                journal("port", None, &note);
                 shared.update(|s| s.note = Some(note));
                 continue;
             }
         }
         let (ending, code) = match end {
             RunEnd::Stopped => {
+                journal("stopped", None, "");
                 let outcome = RunFile::read(&spec.run_file).map(|r| r.outcome);
                 return shared.update(|s| {
                     s.state = ServiceState::Stopped;
@@ -386,6 +396,7 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
                 });
             }
             RunEnd::Failed(reason) => {
+                journal("failed", None, &reason);
                 return shared.update(|s| {
                     s.state = ServiceState::Failed;
                     s.health = HealthState::Unhealthy;
@@ -394,6 +405,11 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
             }
             RunEnd::Ended { ending, code } => (ending, code),
         };
+        journal(
+            "exited",
+            shared_main(shared),
+            &format!("it {}", ending.describe()),
+        );
         if ending == Ending::KeeperLost {
             let record = RunFile::read(&spec.run_file);
             stop_remains(
@@ -422,17 +438,29 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
                     s.health = HealthState::Unhealthy;
                     s.restarts += 1;
                 });
+                let restarts = shared
+                    .status
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .restarts;
+                journal(
+                    "restarting",
+                    None,
+                    &format!("restart {restarts} in {}ms", after.as_millis()),
+                );
                 if sleep_unless_stopped(after, shared, wake) {
                     return shared.update(|s| s.state = ServiceState::Stopped);
                 }
             }
             policy::Decision::Completed => {
+                journal("completed", None, "");
                 return shared.update(|s| {
                     s.state = ServiceState::Exited;
                     s.health = HealthState::Unknown;
                 });
             }
             policy::Decision::Failed { reason } => {
+                journal("failed", None, &reason);
                 return shared.update(|s| {
                     s.state = ServiceState::Failed;
                     s.health = HealthState::Unhealthy;
@@ -560,8 +588,7 @@ fn settle_port(
     };
     let note = decision.describe(&service.name);
     if let Some(note) = &note {
-        // The daemon's stderr is its log.
-        eprintln!("{} {note}", crate::logs::time::rfc3339_ms(now_ms()));
+        events::record(&stack.state_dir, &service.name, "port", None, note);
     }
     let (port, to_stop) = match decision {
         Decision::Use(port) => (port, Vec::new()),
@@ -578,6 +605,12 @@ fn settle_port(
     // The holder's graceful stop, then SIGKILL after the service's own stop timeout.
     crate::process::terminate::terminate(&to_stop, Signal::TERM.as_raw(), service.stop.timeout);
     Ok(())
+}
+
+/// The main process as last recorded.
+fn shared_main(shared: &Shared) -> Option<u32> {
+    let status = shared.status.lock().unwrap_or_else(|e| e.into_inner());
+    status.main.map(|m| m.pid)
 }
 
 /// Stops what is left of an instance nobody keeps, the way its shim would have: the stop

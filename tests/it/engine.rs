@@ -489,3 +489,65 @@ fn bad_api_requests_get_a_clear_400_and_change_nothing() {
     // `ps` is `status`.
     stack.berth(&["ps"]).code(0).stdout_has("stack: healthy");
 }
+
+#[test]
+fn every_start_exit_and_restart_of_a_crash_loop_is_in_the_event_log() {
+    let service = test_service().display().to_string();
+    let stack = Stack::with(&format!(
+        "  crashy:\n    command: [\"{service}\", \"--no-listen\", \"--exit-after\", \"30\", \"--code\", \"3\"]\n    restart_delay: 0\n    max_restarts: 2\n    autostart: false\n"
+    ));
+    stack.berth(&["up", "-q"]).code(0);
+    stack.berth(&["up", "-q", "crashy"]).output_any();
+    let status = wait_until(Duration::from_secs(20), || {
+        let status = stack
+            .berth(&["status", "--json", "crashy"])
+            .output_any()
+            .json();
+        (status["services"][0]["state"] == "failed").then_some(status)
+    })
+    .expect("the circuit opens");
+    assert_eq!(status["services"][0]["restarts"], 2);
+    let events = stack.berth(&["events", "crashy", "--json"]).code(0).json();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .filter(|k| *k != "ready")
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "started",
+            "exited",
+            "restarting",
+            "started",
+            "exited",
+            "restarting",
+            "started",
+            "exited",
+            "failed"
+        ],
+        "{events}"
+    );
+    let exits: Vec<&serde_json::Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "exited")
+        .collect();
+    assert!(
+        exits.iter().all(|e| e["detail"] == "it exited with code 3"),
+        "{events}"
+    );
+    // Each run's pid is named where it started and where it ended.
+    let started: Vec<&serde_json::Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "started")
+        .map(|e| &e["pid"])
+        .collect();
+    let ended: Vec<&serde_json::Value> = exits.iter().map(|e| &e["pid"]).collect();
+    assert_eq!(started, ended);
+}

@@ -65,10 +65,18 @@ fn a_foreign_holder_makes_the_service_move_and_dependents_follow() {
         squatter.alive(),
         "intelligent never stops a foreign process"
     );
+    let events = project.berth(&["events", "db", "--json"]).code(0).json();
     assert!(
-        std::fs::read_to_string(project.path().join(".berth/daemon.log"))
+        events
+            .as_array()
             .unwrap()
-            .contains(&format!("moved to {alt}"))
+            .iter()
+            .any(|e| e["event"] == "port"
+                && e["detail"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(&format!("moved to {alt}"))),
+        "{events}"
     );
 }
 
@@ -209,13 +217,13 @@ fn a_port_grabbed_while_the_service_starts_is_planned_again_once() {
     );
     let note = slow["note"].as_str().unwrap_or_default();
     assert!(note.contains("moved to"), "{slow}");
-    let log = std::fs::read_to_string(project.path().join(".berth/daemon.log")).unwrap();
+    let events = project.berth(&["events", "--json"]).code(0).stdout();
     assert!(
-        log.contains(&format!(
+        events.contains(&format!(
             "slow: port {port} was taken by pid {}",
             std::process::id()
         )),
-        "{log}"
+        "{events}"
     );
     drop(grabber);
     assert!(alive(slow["pid"].as_u64().unwrap()));

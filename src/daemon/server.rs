@@ -157,7 +157,7 @@ async fn status(State(app): State<App>, uri: Uri) -> Response {
 async fn up(State(app): State<App>, body: Result<Json<UpRequest>, JsonRejection>) -> Response {
     let Json(request) = match body {
         Ok(body) => body,
-        Err(rejection) => return error(StatusCode::BAD_REQUEST, rejection.body_text()),
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
     };
     let orchestrator = Arc::clone(&app.orchestrator);
     answer(blocking(move || orchestrator.up(request)).await)
@@ -166,7 +166,7 @@ async fn up(State(app): State<App>, body: Result<Json<UpRequest>, JsonRejection>
 async fn down(State(app): State<App>, body: Result<Json<DownRequest>, JsonRejection>) -> Response {
     let Json(request) = match body {
         Ok(body) => body,
-        Err(rejection) => return error(StatusCode::BAD_REQUEST, rejection.body_text()),
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
     };
     let orchestrator = Arc::clone(&app.orchestrator);
     let timeout = request.timeout_ms.map(std::time::Duration::from_millis);

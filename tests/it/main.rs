@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per feature.
 
+mod chaos;
 mod check_cli;
 mod config_errors;
 mod config_fuzz;

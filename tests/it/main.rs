@@ -14,6 +14,7 @@ mod readiness;
 mod rediscovery;
 mod schema;
 mod shim;
+mod soak;
 mod state_dir;
 mod supervisor;
 mod support;

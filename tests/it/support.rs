@@ -81,6 +81,11 @@ impl Run {
         self
     }
 
+    /// Runs it whatever its exit code; its stdout as JSON.
+    pub fn code_any_json(self) -> serde_json::Value {
+        self.output_any().json()
+    }
+
     /// Runs it whatever its exit code.
     pub fn output_any(mut self) -> Ran {
         Ran {

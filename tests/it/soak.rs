@@ -1,0 +1,164 @@
+//! The soak: 100 services, each killed with SIGKILL at random again and again while the
+//! daemon keeps them up, for `BERTH_SOAK_SECS` seconds (60 by default; `.ci/run` runs it,
+//! `BERTH_SOAK_SECS=1800` for the long form). At the end every service runs, every kill is
+//! accounted for (as a restart in `status` and as an exit and a restart in the event log),
+//! the daemon has not grown in descriptors or memory beyond a stated bound, and `status` is
+//! as fast as at the start.
+//!
+//! Run with `cargo test --test it soak -- --ignored --nocapture`.
+
+use crate::support::{Project, free_port, test_service, wait_until};
+use berth::process::ProcessId;
+use std::time::{Duration, Instant};
+
+const SERVICES: usize = 100;
+/// Descriptors the daemon may gain over the run (sockets of requests in flight).
+const FD_SLACK: usize = 16;
+/// Memory the daemon may gain over the run.
+const RSS_SLACK_KIB: u64 = 8 * 1024;
+
+fn daemon_pid(project: &Project) -> u32 {
+    let lock = std::fs::read_to_string(project.path().join(".berth/daemon.lock")).unwrap();
+    lock.trim().parse().unwrap()
+}
+
+fn fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+fn status_latency(project: &Project) -> Duration {
+    let mut runs: Vec<Duration> = (0..9)
+        .map(|_| {
+            let start = Instant::now();
+            project.berth(&["status", "--json"]).output_any();
+            start.elapsed()
+        })
+        .collect();
+    runs.sort();
+    runs[runs.len() / 2]
+}
+
+/// A small xorshift: the soak needs spread, not quality.
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+#[test]
+#[ignore = "minutes long: run by .ci/run, or by hand with --ignored"]
+fn soak() {
+    let seconds: u64 = std::env::var("BERTH_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let service = test_service().display().to_string();
+    let mut yaml = String::from("services:\n");
+    for i in 0..SERVICES {
+        yaml.push_str(&format!(
+            "  s{i}:\n    command: [\"{service}\"]\n    port: {}\n    restart: always\n    restart_delay: 0\n    max_restarts: 10000\n",
+            free_port()
+        ));
+    }
+    let project = Project::new(&yaml);
+    struct Down<'a>(&'a Project);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.berth(&["down", "--force"]).output_any();
+        }
+    }
+    let _down = Down(&project);
+    project.berth(&["up", "-q", "--timeout", "120s"]).code(0);
+    let daemon = daemon_pid(&project);
+    let (fds_before, rss_before) = (fds(daemon), rss_kib(daemon));
+    let latency_before = status_latency(&project);
+
+    let mut dice = Dice(0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id()));
+    let mut kills = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < deadline {
+        let status = project.berth(&["status", "--json"]).code_any_json();
+        let running: Vec<u64> = status["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["state"] == "running")
+            .filter_map(|s| s["pid"].as_u64())
+            .collect();
+        if !running.is_empty() {
+            let pid = running[dice.roll(running.len())] as u32;
+            if let Ok(id) = ProcessId::of(pid)
+                && id.signal(rustix::process::Signal::KILL).unwrap_or(false)
+            {
+                kills += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50 + dice.roll(100) as u64));
+    }
+
+    // Everything comes back, and every kill is one restart.
+    let status = wait_until(Duration::from_secs(60), || {
+        let status = project.berth(&["status", "--json"]).code_any_json();
+        (status["health"] == "healthy").then_some(status)
+    })
+    .expect("every service runs again");
+    let restarts: u64 = status["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["restarts"].as_u64().unwrap())
+        .sum();
+    assert_eq!(restarts, kills, "restarts in status against kills");
+    let events = project
+        .berth(&["events", "-n", "100000000", "--json"])
+        .code(0)
+        .json();
+    let count = |kind: &str| {
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == kind)
+            .count() as u64
+    };
+    let rotated = project.path().join(".berth/events.jsonl.1").exists();
+    if !rotated {
+        assert_eq!(count("exited"), kills, "exits in the event log");
+        assert_eq!(count("restarting"), kills, "restarts in the event log");
+    }
+
+    let (fds_after, rss_after) = (fds(daemon), rss_kib(daemon));
+    let latency_after = status_latency(&project);
+    eprintln!(
+        "soak: {seconds}s, {SERVICES} services, {kills} kills; daemon fds {fds_before} → {fds_after}, RSS {rss_before} → {rss_after} KiB; status {latency_before:?} → {latency_after:?}{}",
+        if rotated { "; event log rotated" } else { "" }
+    );
+    assert!(
+        fds_after <= fds_before + FD_SLACK,
+        "descriptors grew: {fds_before} → {fds_after}"
+    );
+    assert!(
+        rss_after <= rss_before + RSS_SLACK_KIB,
+        "memory grew: {rss_before} → {rss_after} KiB"
+    );
+    assert!(
+        latency_after <= latency_before * 3 + Duration::from_millis(5),
+        "status slowed: {latency_before:?} → {latency_after:?}"
+    );
+}

@@ -41,7 +41,14 @@ pub struct Source {
 }
 
 impl Source {
+    /// `text` with its line breaks made `\n`: YAML counts CRLF and a lone CR as a break too,
+    /// and positions must mean the same lines to the parser, to messages and to editors.
     pub fn new(path: &Path, text: String) -> Source {
+        let text = if text.contains('\r') {
+            text.replace("\r\n", "\n").replace('\r', "\n")
+        } else {
+            text
+        };
         Source {
             path: path.to_path_buf(),
             display: display_path(path),
@@ -54,7 +61,6 @@ impl Source {
         self.text
             .split('\n')
             .nth(line.saturating_sub(1))
-            .map(|l| l.strip_suffix('\r').unwrap_or(l))
             .unwrap_or("")
     }
 }
@@ -68,4 +74,29 @@ pub fn display_path(path: &Path) -> String {
         return rel.display().to_string();
     }
     path.display().to_string()
+}
+
+#[cfg(test)]
+mod line_break_tests {
+    use super::*;
+    use crate::config::{self, Options};
+
+    #[test]
+    fn crlf_and_lone_cr_are_line_breaks_everywhere() {
+        let source = Source::new(Path::new("b.yaml"), "a: 1\r\nb: 2\rc: 3\n".into());
+        assert_eq!(source.text, "a: 1\nb: 2\nc: 3\n");
+        assert_eq!(source.line(3), "c: 3");
+        // Found by fuzzing: a problem on the line after a lone CR was reported past the end.
+        let source = Source::new(
+            Path::new("berth.yaml"),
+            "services:\r  api:\r    comand: x\r".into(),
+        );
+        let problems = config::load_source(&source, &Options::default()).unwrap_err();
+        let typo = problems
+            .iter()
+            .find(|d| d.message.contains("comand"))
+            .unwrap();
+        assert_eq!((typo.line, typo.column), (3, 5));
+        assert_eq!(source.line(typo.line), "    comand: x");
+    }
 }

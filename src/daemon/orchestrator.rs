@@ -87,14 +87,8 @@ impl Orchestrator {
 
     /// Brings the requested services and their dependencies up; returns them in start order.
     pub fn up(self: &Arc<Self>, request: UpRequest) -> Result<Vec<String>, Refusal> {
+        validate(&request).map_err(Refusal::BadRequest)?;
         let stack = Arc::new(request.stack);
-        for name in &request.services {
-            if stack.service(name).is_none() {
-                return Err(Refusal::BadRequest(format!(
-                    "no service `{name}` in the config"
-                )));
-            }
-        }
         let wanted = stack.wanted(&request.services);
         let ports = Arc::clone(&self.ports);
         let env = Arc::new(request.env);
@@ -420,6 +414,35 @@ impl Orchestrator {
     }
 }
 
+/// Whether an `up` request can be acted on. The CLI sends a validated config, but any
+/// client may call the API: a stack no config would give (a name twice, a dependency on
+/// nothing, a cycle) would leave gates waiting forever, so it is refused here.
+pub fn validate(request: &UpRequest) -> Result<(), String> {
+    let services = &request.stack.services;
+    for (i, service) in services.iter().enumerate() {
+        if services[..i].iter().any(|s| s.name == service.name) {
+            return Err(format!("service `{}` is defined twice", service.name));
+        }
+        for dep in &service.depends_on {
+            if !services.iter().any(|s| s.name == dep.service) {
+                return Err(format!(
+                    "`{}` depends on `{}`, which is not in the config",
+                    service.name, dep.service
+                ));
+            }
+        }
+    }
+    if let Some(cycle) = Graph::new(services).cycles().first() {
+        return Err(format!("dependency cycle: {}", cycle.join(" -> ")));
+    }
+    for name in &request.services {
+        if !services.iter().any(|s| s.name == *name) {
+            return Err(format!("no service `{name}` in the config"));
+        }
+    }
+    Ok(())
+}
+
 enum Gate {
     Open,
     Wait,
@@ -476,5 +499,68 @@ fn describe_failure(status: &ServiceStatus) -> String {
         (ServiceState::Failed, Some(reason)) => format!("failed: {reason}"),
         (ServiceState::Failed, None) => "failed".to_string(),
         _ => "was stopped".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, Options};
+    use crate::stack::service::Dependency;
+
+    fn request() -> (tempfile::TempDir, UpRequest) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("berth.yaml");
+        std::fs::write(
+            &file,
+            "services:\n  db:\n    command: db\n  api:\n    command: api\n    depends_on: [db]\n",
+        )
+        .unwrap();
+        let stack = config::load(&file, &Options::default()).unwrap();
+        let request = UpRequest {
+            stack,
+            services: vec!["api".into()],
+            env: Default::default(),
+        };
+        (dir, request)
+    }
+
+    #[test]
+    fn a_stack_no_config_would_give_is_refused() {
+        let (_dir, good) = request();
+        assert_eq!(validate(&good), Ok(()));
+
+        let mut cycle = request().1;
+        cycle.stack.services[0].depends_on.push(Dependency {
+            service: "api".into(),
+            condition: Condition::Started,
+        });
+        assert!(
+            validate(&cycle)
+                .unwrap_err()
+                .starts_with("dependency cycle: ")
+        );
+
+        let mut twice = request().1;
+        let copy = twice.stack.services[0].clone();
+        twice.stack.services.push(copy);
+        assert_eq!(
+            validate(&twice),
+            Err("service `db` is defined twice".into())
+        );
+
+        let mut dangling = request().1;
+        dangling.stack.services[1].depends_on[0].service = "cache".into();
+        assert_eq!(
+            validate(&dangling),
+            Err("`api` depends on `cache`, which is not in the config".into())
+        );
+
+        let mut unknown = request().1;
+        unknown.services = vec!["web".into()];
+        assert_eq!(
+            validate(&unknown),
+            Err("no service `web` in the config".into())
+        );
     }
 }

@@ -35,22 +35,26 @@ fn kill(id: ProcessId) {
 }
 
 #[test]
-fn deleted_and_corrupt_run_files_rediscover_the_running_services() {
-    let stack = Stack::new();
+fn deleted_truncated_and_corrupt_run_files_rediscover_the_running_services() {
+    let service = crate::support::test_service().display().to_string();
+    let stack = Stack::with(&format!(
+        "  worker:\n    command: [\"{service}\", \"--no-listen\"]\n"
+    ));
     stack.berth(&["up", "-q"]).code(0);
     let before = stack.pids();
     stack.kill_daemon();
     let run = stack.state_dir().join("run");
     std::fs::remove_file(run.join("db.json")).unwrap();
     std::fs::write(run.join("api.json"), b"{\"shim\": garbage").unwrap();
+    std::fs::write(run.join("worker.json"), b"").unwrap();
 
     // Status finds them by their markers without a daemon; the next up adopts them.
     stack.assert_taken_over(&before);
-    for service in ["db", "api"] {
+    for service in ["db", "api", "worker"] {
         assert_eq!(stack.instances(service).len(), 1, "{service}");
     }
     // And they are under control again.
-    stack.assert_down_leaves_nothing(&before, "stopped api, db");
+    stack.assert_down_leaves_nothing(&before, "stopped api, db, worker");
 }
 
 #[test]

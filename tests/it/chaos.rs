@@ -200,3 +200,39 @@ fn the_api_shrugs_off_huge_bodies_idle_connections_and_crowds() {
     assert_eq!(stack.pids(), before, "nothing changed");
     assert!(before.values().flatten().all(|pid| alive(*pid)));
 }
+
+#[test]
+fn the_daemon_killed_during_a_flood_of_output_loses_no_line() {
+    const LINES: usize = 300_000;
+    let service = test_service().display().to_string();
+    let stack = Stack::with(&format!(
+        "  chatty:\n    command: [\"{service}\", \"--no-listen\", \"--flood\", \"{LINES}\"]\n    log: {{ max_size: 4MB, keep: 5 }}\n"
+    ));
+    stack.berth(&["up", "-q"]).code(0);
+    // The shim, not the daemon, owns the output: the daemon dies mid-flood.
+    kill_9(stack.daemon_pid().expect("a daemon"));
+    let logs = stack.project.path().join(".berth/logs");
+    let read_all = || {
+        let mut text = String::new();
+        for suffix in [".5", ".4", ".3", ".2", ".1", ""] {
+            text.push_str(
+                &std::fs::read_to_string(logs.join(format!("chatty.log{suffix}")))
+                    .unwrap_or_default(),
+            );
+        }
+        text
+    };
+    let last = format!("out line {LINES:06}");
+    wait_until(Duration::from_secs(60), || {
+        read_all().contains(&last).then_some(())
+    })
+    .expect("the whole flood reached the log");
+    let numbers: Vec<usize> = read_all()
+        .lines()
+        .filter_map(|l| l.split_once(" out line ")?.1.parse().ok())
+        .collect();
+    assert_eq!(numbers.len(), LINES, "every line, once");
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "in order");
+    // And the services are taken over by the next command.
+    stack.berth(&["up", "-q"]).code(0);
+}

@@ -224,8 +224,7 @@ fn check(global: &Global, stack: &Stack) -> Result<Exit, Failure> {
         let port = service.port.expect("filtered");
         assigned.set(&service.name, port);
         // The instance berth runs now holding its own port is no conflict.
-        let running = RunFile::read(&run_file_path(stack, &service.name))
-            .filter(|r| r.shim.is_alive() && r.main.is_some_and(|m| m.is_alive()));
+        let running = RunFile::read(&run_file_path(stack, &service.name)).filter(RunFile::is_live);
         if let Some(record) = running.filter(|r| r.port == Some(port)) {
             checks.push(PortCheck {
                 service: service.name.clone(),

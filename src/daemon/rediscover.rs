@@ -39,11 +39,7 @@ impl Markings {
     /// instance, else from the markers (a rediscovered instance's run file is written anew,
     /// so its shim's stop requests and the next daemon find it).
     pub fn earlier(&self, stack: &Stack, name: &str) -> Option<Earlier> {
-        if let Some(record) = RunFile::read(&run_file_path(stack, name))
-            && matches!(record.outcome, Outcome::Running)
-            && record.shim.is_alive()
-            && record.main.is_some_and(|m| m.is_alive())
-        {
+        if let Some(record) = RunFile::read(&run_file_path(stack, name)).filter(RunFile::is_live) {
             return Some(Earlier::Running(record));
         }
         let (snapshot, marked) = self.get(stack);

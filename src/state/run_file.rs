@@ -32,6 +32,14 @@ impl RunFile {
     pub fn read(path: &Path) -> Option<RunFile> {
         serde_json::from_slice(&std::fs::read(path).ok()?).ok()
     }
+
+    /// The instance it names runs now: said to run, its shim and main process both alive
+    /// (checked by pid and start time).
+    pub fn is_live(&self) -> bool {
+        matches!(self.outcome, Outcome::Running)
+            && self.shim.is_alive()
+            && self.main.is_some_and(|m| m.is_alive())
+    }
 }
 
 /// Where the service is in its life, as the shim sees it.

@@ -3,36 +3,17 @@
 //! and `down` racing, and the control API under hostile clients. Nothing is duplicated,
 //! nothing is orphaned, nothing is signalled that berth did not start.
 
-use crate::engine::{Stack, alive, processes_with};
-use crate::support::{test_service, wait_until};
+use crate::engine::{Stack, alive};
+use crate::support::{kill_9, test_service, wait_until};
 use berth::process::ProcessId;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 impl Stack {
-    fn marks(&self, service: &str) -> Vec<u32> {
-        let state_dir = self.project.path().join(".berth").canonicalize().unwrap();
-        processes_with(&[
-            format!("BERTH_STACK={}", state_dir.display()),
-            format!("BERTH_SERVICE={service}"),
-        ])
-    }
-
-    fn daemon_pid(&self) -> Option<u32> {
-        let text = std::fs::read_to_string(self.project.path().join(".berth/daemon.lock")).ok()?;
-        text.trim().parse().ok()
-    }
-
     fn socket(&self) -> UnixStream {
         UnixStream::connect(self.project.path().join(".berth/berth.sock")).unwrap()
     }
-}
-
-fn kill_9(pid: u32) {
-    let id = ProcessId::of(pid).unwrap();
-    id.signal(rustix::process::Signal::KILL).unwrap();
-    wait_until(Duration::from_secs(5), || (!id.is_alive()).then_some(())).unwrap();
 }
 
 #[test]
@@ -46,12 +27,12 @@ fn the_daemon_killed_during_up_leaves_no_duplicate_and_the_next_up_finishes() {
         (status["daemon"]["running"] == true && db["pid"].is_u64()).then_some(())
     })
     .expect("db started");
-    kill_9(stack.daemon_pid().expect("a daemon"));
+    stack.kill_daemon();
     let _ = up.wait();
 
     stack.berth(&["up", "-q"]).code(0);
     for service in ["db", "api"] {
-        assert_eq!(stack.marks(service).len(), 1, "{service}");
+        assert_eq!(stack.instances(service).len(), 1, "{service}");
     }
     stack.berth(&["status"]).code(0);
 }
@@ -72,13 +53,13 @@ fn the_daemon_killed_during_down_and_the_next_down_leaves_nothing() {
         log.contains("stopping: sending SIGTERM").then_some(())
     })
     .expect("the stop began");
-    kill_9(daemon);
+    kill_9(ProcessId::of(daemon).unwrap());
     let _ = down.wait();
 
     stack.berth(&["down"]).code(0);
     for service in ["db", "api", "stubborn"] {
         assert_eq!(
-            stack.marks(service),
+            stack.instances(service),
             Vec::<u32>::new(),
             "{service} left behind"
         );
@@ -132,13 +113,13 @@ fn two_ups_and_a_down_racing_never_duplicate_and_a_last_down_leaves_nothing() {
             racer.wait().unwrap();
         }
         for service in ["db", "api"] {
-            assert!(stack.marks(service).len() <= 1, "{service} twice");
+            assert!(stack.instances(service).len() <= 1, "{service} twice");
         }
     }
     stack.berth(&["down", "-q"]).code(0);
     for service in ["db", "api"] {
         assert_eq!(
-            stack.marks(service),
+            stack.instances(service),
             Vec::<u32>::new(),
             "{service} left behind"
         );
@@ -210,7 +191,7 @@ fn the_daemon_killed_during_a_flood_of_output_loses_no_line() {
     ));
     stack.berth(&["up", "-q"]).code(0);
     // The shim, not the daemon, owns the output: the daemon dies mid-flood.
-    kill_9(stack.daemon_pid().expect("a daemon"));
+    stack.kill_daemon();
     let logs = stack.project.path().join(".berth/logs");
     let read_all = || {
         let mut text = String::new();

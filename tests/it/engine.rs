@@ -2,7 +2,7 @@
 //! `down` leaves nothing behind, the daemon can die without taking the services along, and
 //! the next command re-adopts them.
 
-use crate::support::{Project, Run, free_port, test_service, wait_until};
+use crate::support::{Project, Run, free_port, kill_9, test_service, wait_until};
 use berth::process::ProcessId;
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -62,13 +62,25 @@ impl Stack {
             .unwrap()
     }
 
+    pub fn daemon_pid(&self) -> Option<u32> {
+        crate::support::daemon_pid(self.project.path())
+    }
+
     /// Kills the daemon with SIGKILL and waits until it is gone.
+    /// (The pid from `status`: the state dir may be elsewhere than `.berth`.)
     pub fn kill_daemon(&self) {
         let status = self.berth(&["status", "--json"]).output_any().json();
         let pid = status["daemon"]["pid"].as_u64().expect("a daemon runs");
-        let id = ProcessId::of(pid as u32).unwrap();
-        id.signal(rustix::process::Signal::KILL).unwrap();
-        wait_until(Duration::from_secs(5), || (!id.is_alive()).then_some(())).unwrap();
+        kill_9(ProcessId::of(pid as u32).unwrap());
+    }
+
+    /// The live processes carrying `service`'s marks for this stack.
+    pub fn instances(&self, service: &str) -> Vec<u32> {
+        let state_dir = self.project.path().join(".berth").canonicalize().unwrap();
+        processes_with(&[
+            format!("BERTH_STACK={}", state_dir.display()),
+            format!("BERTH_SERVICE={service}"),
+        ])
     }
 
     /// With the daemon gone, `status` still sees `before`, and the next `up` takes the

@@ -2,9 +2,9 @@
 //! a killed shim with or without its daemon. Services are found again by their markers and
 //! adopted, or, when nothing keeps them any more, stopped and started once.
 
-use crate::engine::{Stack, alive, processes_with};
+use crate::engine::{Stack, alive};
+use crate::support::kill_9;
 use berth::process::ProcessId;
-use rustix::process::Signal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,25 +13,12 @@ impl Stack {
         self.project.path().join(".berth").canonicalize().unwrap()
     }
 
-    /// The live processes carrying `service`'s markers.
-    fn instances(&self, service: &str) -> Vec<u32> {
-        processes_with(&[
-            format!("BERTH_STACK={}", self.state_dir().display()),
-            format!("BERTH_SERVICE={service}"),
-        ])
-    }
-
     fn shim_of(&self, service: &str) -> ProcessId {
         let path = self.state_dir().join(format!("run/{service}.json"));
         let record: serde_json::Value =
             serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
         serde_json::from_value(record["shim"].clone()).unwrap()
     }
-}
-
-fn kill(id: ProcessId) {
-    assert!(id.signal(Signal::KILL).unwrap());
-    crate::support::wait_until(Duration::from_secs(5), || (!id.is_alive()).then_some(())).unwrap();
 }
 
 #[test]
@@ -72,7 +59,7 @@ fn a_killed_shim_is_replaced_not_duplicated() {
     let stack = Stack::new();
     stack.berth(&["up", "-q"]).code(0);
     let old = stack.pids()["db"].unwrap();
-    kill(stack.shim_of("db"));
+    kill_9(stack.shim_of("db"));
     // The daemon stops what the shim kept and starts db once more.
     let new = crate::support::wait_until(Duration::from_secs(10), || {
         let pid = stack.pids()["db"]?;
@@ -97,7 +84,7 @@ fn a_shim_killed_with_its_daemon_leaves_an_orphan_that_up_replaces() {
     stack.berth(&["up", "-q"]).code(0);
     let old = stack.pids()["db"].unwrap();
     stack.kill_daemon();
-    kill(stack.shim_of("db"));
+    kill_9(stack.shim_of("db"));
     assert!(alive(old), "the service outlives its shim for now");
 
     let offline = stack.berth(&["status", "--json", "db"]).code(3).json();

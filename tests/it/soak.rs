@@ -7,7 +7,7 @@
 //!
 //! Run with `cargo test --test it soak -- --ignored --nocapture`.
 
-use crate::support::{Project, free_port, test_service, wait_until};
+use crate::support::{Project, daemon_pid, free_port, test_service, wait_until};
 use berth::process::ProcessId;
 use std::time::{Duration, Instant};
 
@@ -16,11 +16,6 @@ const SERVICES: usize = 100;
 const FD_SLACK: usize = 16;
 /// Memory the daemon may gain over the run.
 const RSS_SLACK_KIB: u64 = 8 * 1024;
-
-fn daemon_pid(project: &Project) -> u32 {
-    let lock = std::fs::read_to_string(project.path().join(".berth/daemon.lock")).unwrap();
-    lock.trim().parse().unwrap()
-}
 
 fn fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -85,7 +80,7 @@ fn soak() {
     }
     let _down = Down(&project);
     project.berth(&["up", "-q", "--timeout", "120s"]).code(0);
-    let daemon = daemon_pid(&project);
+    let daemon = daemon_pid(project.path()).expect("a daemon runs");
     let (fds_before, rss_before) = (fds(daemon), rss_kib(daemon));
     let latency_before = status_latency(&project);
 

@@ -273,3 +273,21 @@ impl Drop for Squatter {
         let _ = self.child.wait();
     }
 }
+
+/// Kills `id` with SIGKILL (only if it is still that process) and waits until it is gone.
+pub fn kill_9(id: berth::process::ProcessId) {
+    assert!(
+        id.signal(rustix::process::Signal::KILL).unwrap(),
+        "{id:?} was already gone"
+    );
+    wait_until(std::time::Duration::from_secs(5), || {
+        (!id.is_alive()).then_some(())
+    })
+    .unwrap();
+}
+
+/// The pid of the daemon serving the project in `dir`, from its lock file (held while it runs).
+pub fn daemon_pid(dir: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(dir.join(".berth/daemon.lock")).ok()?;
+    text.trim().parse().ok()
+}

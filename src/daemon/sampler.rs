@@ -81,6 +81,11 @@ mod tests {
             .arg("5")
             .spawn()
             .unwrap();
+        // Read it once it is `sleep`: between fork and exec there is nothing to measure.
+        let comm = format!("/proc/{}/comm", child.id());
+        while std::fs::read_to_string(&comm).unwrap_or_default().trim() != "sleep" {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         let both = sampler.read(&[("me", me), ("child", child.id())], 10_600);
         assert_eq!(sampler.at_ms, Some(10_600));
         assert!(both["child"].rss_bytes > 0);

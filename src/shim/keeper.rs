@@ -26,6 +26,9 @@ const LEFTOVER_GRACE: Duration = Duration::from_secs(2);
 const PIDFILE_WAIT: Duration = Duration::from_secs(5);
 
 /// How often to look for processes that end without telling us (not our children).
+/// The size asked for the service's output pipes.
+const PIPE_SIZE: usize = 1 << 20;
+
 const RECHECK: Duration = Duration::from_millis(20);
 
 /// Runs the service described by `spec` until it has ended and nothing of it is left.
@@ -56,6 +59,12 @@ pub fn run(spec: &ShimSpec) -> io::Result<()> {
 
     let (out_read, out_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let (err_read, err_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    // A larger pipe lets a chatty service write on while the shim is busy writing its log,
+    // with fewer wake-ups on both sides. Best effort: the limit may be lower
+    // (/proc/sys/fs/pipe-max-size), and 64 KiB still works.
+    for pipe in [&out_read, &err_read] {
+        let _ = rustix::pipe::fcntl_setpipe_size(pipe, PIPE_SIZE);
+    }
     let mut command = service_command(spec);
     if let Some(n) = &notify {
         command.env("NOTIFY_SOCKET", n.address());
@@ -313,9 +322,11 @@ impl Keeper<'_> {
                 Ok(true)
             }
             Ok(n) => {
+                // All the lines of one read in one write.
                 output
                     .lines
-                    .feed(&buf[..n], &mut |line| log.line(stream, line));
+                    .feed(&buf[..n], &mut |line| log.queue(stream, line));
+                log.flush();
                 Ok(false)
             }
             Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => Ok(false),
@@ -526,9 +537,9 @@ impl Keeper<'_> {
 /// in one small file; the whole process table is read only where that file is missing
 /// (kernels without CONFIG_PROC_CHILDREN).
 fn has_descendants(me: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")) {
-        Ok(children) => !children.trim().is_empty(),
-        Err(_) => !table::descendants(me).is_empty(),
+    match table::children(me) {
+        Some(children) => !children.is_empty(),
+        None => !table::descendants(me).is_empty(),
     }
 }
 

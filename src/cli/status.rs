@@ -13,7 +13,6 @@ use crate::daemon::paths::Paths;
 use crate::daemon::rediscover::{Earlier, Markings};
 use crate::daemon::supervisor::{HealthState, ServiceState};
 use crate::logs::time::now_ms;
-use crate::process::table;
 use crate::process::usage::Usage;
 use crate::stack::Stack;
 use crate::state::run_file::{Outcome, RunFile};
@@ -67,7 +66,6 @@ const ORPHANED: &str = "its keeper process is gone: `berth up` replaces it, `ber
 /// What the run files say, checked against `/proc`: no health (only the daemon probes).
 fn from_run_files(stack: &Stack) -> StatusResponse {
     let now = now_ms();
-    let snapshot = table::Snapshot::take();
     let markings = Markings::default();
     let services: Vec<ServiceView> = stack
         .services
@@ -103,7 +101,9 @@ fn from_run_files(stack: &Stack) -> StatusResponse {
                     view.pid = Some(main.pid);
                     view.port = port;
                     view.uptime_s = Some(now.saturating_sub(started_at_ms) as f64 / 1000.0);
-                    view.rss_bytes = Some(Usage::of_tree(&snapshot, main.pid).rss_bytes);
+                    // A few services' trees: walked from their roots, not from a scan of
+                    // every process on the machine.
+                    view.rss_bytes = Some(Usage::of_live_tree(main.pid).rss_bytes);
                 }
                 Some(RunFile {
                     outcome: Outcome::Exited { code, .. },

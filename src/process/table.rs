@@ -19,13 +19,25 @@ pub struct Stat {
 }
 
 pub fn stat(pid: u32) -> io::Result<Stat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    parse_stat(&text).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("unreadable /proc/{pid}/stat"),
-        )
-    })
+    stat_in(rustix::fs::CWD, &format!("/proc/{pid}/stat"))
+}
+
+/// Reads a stat file (`path` relative to `dir`) in one read: a snapshot reads one per
+/// process on the machine, and `read_to_string` would take five reads for each.
+fn stat_in(dir: impl rustix::fd::AsFd, path: &str) -> io::Result<Stat> {
+    use rustix::fs::{Mode, OFlags};
+    let file = rustix::fs::openat(dir, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let mut buf = [0u8; 2048];
+    let n = rustix::io::read(&file, &mut buf)?;
+    let unreadable = || io::Error::new(io::ErrorKind::InvalidData, format!("unreadable {path}"));
+    if n == buf.len() {
+        // Longer than any stat line seen: read it the slow way rather than cut it.
+        drop(file);
+        let text = std::fs::read_to_string(path)?;
+        return parse_stat(&text).ok_or_else(unreadable);
+    }
+    let text = std::str::from_utf8(&buf[..n]).map_err(|_| unreadable())?;
+    parse_stat(text).ok_or_else(unreadable)
 }
 
 /// The command name may hold spaces and parentheses, so fields are counted from the last `)`.
@@ -53,12 +65,19 @@ pub struct Snapshot {
 impl Snapshot {
     /// Every live (non-zombie) process.
     pub fn take() -> Snapshot {
-        let Ok(dir) = std::fs::read_dir("/proc") else {
+        use rustix::fs::{Mode, OFlags};
+        let (Ok(dir), Ok(proc)) = (
+            std::fs::read_dir("/proc"),
+            rustix::fs::open("/proc", OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()),
+        ) else {
             return Snapshot::default();
         };
         let stats = dir
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter_map(|pid| stat(pid).ok().filter(|s| s.state != 'Z').map(|s| (pid, s)))
+            .filter_map(|pid| {
+                let s = stat_in(&proc, &format!("{pid}/stat")).ok()?;
+                (s.state != 'Z').then_some((pid, s))
+            })
             .collect();
         Snapshot { stats }
     }
@@ -108,6 +127,55 @@ pub fn started_at_ms(start_time: u64) -> Option<u64> {
 /// Every live descendant of `root`, from a fresh scan.
 pub fn descendants(root: u32) -> Vec<u32> {
     Snapshot::take().descendants(root)
+}
+
+/// The direct children of `pid`, from the kernel's per-thread `children` lists: a few small
+/// reads, where a scan of the process table reads a file for every process on the machine.
+/// `None` if the kernel keeps no such lists (CONFIG_PROC_CHILDREN) or `pid` is gone.
+pub fn children(pid: u32) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let path = task.path().join("children");
+        // A thread that ended meanwhile has no list to read; a kernel without lists has none.
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            if path.parent().is_some_and(|dir| dir.exists()) {
+                return None;
+            }
+            continue;
+        };
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok()),
+        );
+    }
+    Some(out)
+}
+
+/// `root` and every live descendant, walking the `children` lists (falling back to a scan of
+/// the process table where the kernel keeps none). Cheap for a few small trees, whatever the
+/// number of processes on the machine.
+pub fn tree(root: u32) -> Vec<u32> {
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        match children(out[i]) {
+            Some(kids) => out.extend(
+                kids.into_iter()
+                    .filter(|k| !out.contains(k))
+                    .collect::<Vec<_>>(),
+            ),
+            None if i == 0 && std::path::Path::new(&format!("/proc/{root}")).exists() => {
+                out.extend(descendants(root));
+                return out;
+            }
+            None => {}
+        }
+        i += 1;
+    }
+    out
 }
 
 #[cfg(test)]

@@ -16,6 +16,11 @@ impl Usage {
         Usage::sum(pids.iter().filter_map(|&pid| table::stat(pid).ok()))
     }
 
+    /// `root` and its descendants now (see `table::tree`).
+    pub fn of_live_tree(root: u32) -> Usage {
+        Usage::of(&table::tree(root))
+    }
+
     /// `root` and its descendants, as `snapshot` saw them.
     pub fn of_tree(snapshot: &table::Snapshot, root: u32) -> Usage {
         let mut tree = snapshot.descendants(root);

@@ -216,6 +216,14 @@ mod tests {
         assert!(found.contains(&child.id()));
         let grandchildren = descendants(child.id());
         assert_eq!(grandchildren.len(), 2, "{grandchildren:?}");
+        // The walk through the children lists sees the same tree as the scan.
+        let mut walked = tree(child.id());
+        assert_eq!(walked.remove(0), child.id());
+        walked.sort();
+        let mut scanned = grandchildren.clone();
+        scanned.sort();
+        assert_eq!(walked, scanned);
+        assert!(tree(std::process::id()).contains(&child.id()));
         for pid in grandchildren {
             let _ = rustix::process::kill_process(
                 rustix::process::Pid::from_raw(pid as i32).unwrap(),

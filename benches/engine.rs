@@ -14,54 +14,25 @@
 //!
 //! Run with `cargo bench --bench engine`.
 
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use support::procs::{private_kib, rss_kib};
+use support::samples::{Samples, Unit};
+use support::{answers, berth, free_ports, test_service, time_quietly};
 
 const SERVICES: usize = 20;
 const QUICK_RUNS: usize = 30;
 const SLOW_RUNS: usize = 5;
 
-fn berth() -> &'static str {
-    env!("CARGO_BIN_EXE_berth")
-}
-
-/// Builds the test service in release mode; returns its path.
-fn test_service() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--quiet", "--example", "test-service"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building the test service failed");
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/examples/test-service")
-}
-
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
-}
-
-fn run(dir: &Path, args: &[&str]) -> Duration {
-    let start = Instant::now();
-    let status = Command::new(berth())
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    let took = start.elapsed();
-    assert!(
-        status.success() || args[0] == "status",
-        "berth {args:?} failed"
-    );
+/// Runs berth in `d`; `status` may answer 3 (something is not running), the rest must work.
+fn run(d: &Path, args: &[&str]) -> Duration {
+    let (took, ok) = time_quietly(&mut support::berth_in(d, args));
+    assert!(ok || args[0] == "status", "berth {args:?} failed");
     took
 }
 
@@ -74,96 +45,23 @@ fn status_json(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn answers(port: u16) -> bool {
-    TcpStream::connect(("127.0.0.1", port)).is_ok()
-}
-
 fn wait_answering(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !answers(port) {
-        assert!(Instant::now() < deadline, "port {port} never answered");
-        std::thread::sleep(Duration::from_micros(200));
-    }
+    support::wait_answering(port, Duration::from_secs(30));
 }
 
-struct Stats(Vec<Duration>);
-
-impl Stats {
-    fn show(&self) -> String {
-        let mut v = self.0.clone();
-        v.sort();
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        format!(
-            "{:>9.2} ms ({:.2}–{:.2})",
-            ms(v[v.len() / 2]),
-            ms(v[0]),
-            ms(v[v.len() - 1])
-        )
-    }
-    fn median(&self) -> f64 {
-        let mut v = self.0.clone();
-        v.sort();
-        v[v.len() / 2].as_secs_f64()
-    }
+fn times(v: Vec<Duration>) -> Samples {
+    let mut samples = Samples::new(Unit::Ms);
+    v.into_iter().for_each(|d| samples.push_time(d));
+    samples
 }
 
-fn row(name: &str, berth: &Stats, baseline_name: &str, baseline: &Stats) {
+fn row(name: &str, berth: &Samples, baseline_name: &str, baseline: &Samples) {
     println!(
-        "{name:<34} {}   {baseline_name:<28} {}   ratio {:.2}",
+        "{name:<34} {:>26}   {baseline_name:<28} {:>26}   ratio {:.2}",
         berth.show(),
         baseline.show(),
         berth.median() / baseline.median()
     );
-}
-
-/// Starts `late` again and again; each time, from when it bound its port (its own word, in
-/// its log) to when the API first reports it running, polled every 0.2 ms.
-fn readiness_delays(d: &Path) -> Vec<Duration> {
-    let socket = d.join(".berth/berth.sock");
-    let log = d.join(".berth/logs/late.log");
-    let mut delays = Vec::new();
-    for _ in 0..SLOW_RUNS * 2 {
-        run(d, &["up", "--no-wait", "late"]);
-        let seen = loop {
-            let status: serde_json::Value = berth::api::client::call::<(), _>(
-                &socket,
-                "GET",
-                "/v1/status?usage=false",
-                None,
-                Duration::from_secs(5),
-            )
-            .unwrap();
-            let late = status["services"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|s| s["name"] == "late")
-                .unwrap()
-                .clone();
-            if late["state"] == "running" {
-                break std::time::SystemTime::now();
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        };
-        let text = std::fs::read_to_string(&log).unwrap();
-        let bound_us: u64 = text
-            .lines()
-            .rev()
-            .find_map(|l| l.split("bound at ").nth(1))
-            .and_then(|t| t.trim().parse().ok())
-            .expect("the service said when it bound");
-        let bound = std::time::UNIX_EPOCH + Duration::from_micros(bound_us);
-        delays.push(seen.duration_since(bound).unwrap_or_default());
-        run(d, &["down", "-q", "late"]);
-    }
-    delays
-}
-
-fn kib(field: &str, text: &str) -> u64 {
-    text.lines()
-        .filter(|l| l.starts_with(field))
-        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .sum()
 }
 
 fn main() {
@@ -178,10 +76,10 @@ fn main() {
         ));
     }
     // Started on its own for the readiness delay; binds 100 ms after it starts.
-    yaml.push_str(&format!(
-        "  late:\n    command: [\"{}\", \"--slow-start\", \"100\", \"--say-bind-time\"]\n    port: {}\n    autostart: false\n",
-        service.display(),
-        free_ports(1)[0]
+    yaml.push_str(&support::readiness::late_service(
+        "late",
+        &service,
+        free_ports(1)[0],
     ));
     std::fs::write(dir.path().join("berth.yaml"), yaml).unwrap();
     let d = dir.path();
@@ -239,25 +137,19 @@ fn main() {
         status_cold.push(run(d, &["status", "--json"]));
     }
 
-    let delays = readiness_delays(d);
+    let delays = support::readiness::delays(d, "late", SLOW_RUNS * 2);
 
     // Memory while 20 run.
     let status: serde_json::Value = status_json(d);
     let daemon_pid = status["daemon"]["pid"].as_u64().unwrap();
-    let daemon_rss = kib(
-        "VmRSS:",
-        &std::fs::read_to_string(format!("/proc/{daemon_pid}/status")).unwrap(),
-    );
+    let daemon_rss = rss_kib(daemon_pid as i32).unwrap();
     let mut shim_private = Vec::new();
     for entry in std::fs::read_dir(d.join(".berth/run")).unwrap() {
         let record: serde_json::Value =
             serde_json::from_slice(&std::fs::read(entry.unwrap().path()).unwrap()).unwrap();
         let pid = record["shim"]["pid"].as_u64().unwrap();
         // A shim that is gone (`late`'s, stopped) has nothing to measure.
-        let Ok(smaps) = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) else {
-            continue;
-        };
-        shim_private.push(kib("Private_Clean:", &smaps) + kib("Private_Dirty:", &smaps));
+        shim_private.extend(private_kib(pid as i32));
     }
     shim_private.sort();
 
@@ -310,49 +202,49 @@ fn main() {
     run(d, &["down", "-q"]);
 
     println!("berth engine, {SERVICES} services of the test service");
-    let version = Stats(versions);
+    let version = times(versions);
     row(
         "status --json, daemon up",
-        &Stats(status_up),
+        &times(status_up),
         "berth --version (floor)",
         &version,
     );
     row(
         "status --json, daemon down",
-        &Stats(status_down),
+        &times(status_down),
         "berth --version (floor)",
         &version,
     );
     row(
         "status --json, first in a second",
-        &Stats(status_cold),
+        &times(status_cold),
         "berth --version (floor)",
         &version,
     );
     println!(
         "{:<34} {}   (bound at T, reported ready at T')",
         "readiness delay T' − T",
-        Stats(delays).show()
+        delays.show()
     );
     row(
         "ensure, all ready",
-        &Stats(ensures),
+        &times(ensures),
         "berth --version (floor)",
         &version,
     );
     row(
         "up → all ready",
-        &Stats(ups),
+        &times(ups),
         "shell loop start + poll",
-        &Stats(floors),
+        &times(floors),
     );
     row(
         "kill -9 → answering again",
-        &Stats(recoveries),
+        &times(recoveries),
         "the service's own start",
-        &Stats(own_starts),
+        &times(own_starts),
     );
-    println!("{:<34} {}", "down of all", Stats(downs).show());
+    println!("{:<34} {}", "down of all", times(downs).show());
     println!("{:<34} {:>9} KiB", "daemon RSS", daemon_rss);
     println!(
         "{:<34} {:>9} KiB median ({}–{})",
@@ -361,14 +253,4 @@ fn main() {
         shim_private[0],
         shim_private[shim_private.len() - 1]
     );
-}
-
-trait GroupExt {
-    fn process_group(&mut self, pgid: i32) -> &mut Self;
-}
-
-impl GroupExt for Command {
-    fn process_group(&mut self, pgid: i32) -> &mut Self {
-        std::os::unix::process::CommandExt::process_group(self, pgid)
-    }
 }

@@ -9,6 +9,8 @@
 //!   --grandchildren N      fork N processes that sleep forever (they inherit --ignore-term)
 //!   --escape               the grandchildren leave the process group (setsid)
 //!   --flood N              write N numbered lines to stdout at once (`line 000001` …)
+//!   --line-bytes B         with --flood: lines of B bytes (`line 0000000001 xxx…`), written
+//!                          in 64 KiB chunks
 //!   --no-listen            do not listen at all (a worker)
 //!   --notify               send READY=1 to $NOTIFY_SOCKET once listening (or started)
 //!   --log-requests         write each HTTP request's path to stdout (`request /path`)
@@ -91,11 +93,24 @@ fn main() {
     }
     if let Some(n) = value(&args, "--flood") {
         let stdout = std::io::stdout();
-        let mut out = stdout.lock();
-        for i in 1..=n {
-            writeln!(out, "line {i:06}").unwrap();
+        match value(&args, "--line-bytes") {
+            None => {
+                let mut out = stdout.lock();
+                for i in 1..=n {
+                    writeln!(out, "line {i:06}").unwrap();
+                }
+                out.flush().unwrap();
+            }
+            Some(bytes) => {
+                // Written in large chunks: the benchmark measures the reader, not this.
+                let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+                let pad = "x".repeat((bytes as usize).saturating_sub(17));
+                for i in 1..=n {
+                    writeln!(out, "line {i:010} {pad}").unwrap();
+                }
+                out.flush().unwrap();
+            }
         }
-        out.flush().unwrap();
     }
     if let Some(ms) = value(&args, "--exit-after") {
         let code = value(&args, "--code").unwrap_or(0) as i32;

@@ -179,18 +179,28 @@ pub fn wait_until<T>(
     }
 }
 
-/// The test service built from this repository (`examples/test-service.rs`).
+/// The test service built from this repository (`examples/test-service.rs`). `cargo test`
+/// builds it; `cargo test --test it NAME` does not, so it is built here when missing.
 pub fn test_service() -> PathBuf {
-    let path = Path::new(env!("CARGO_BIN_EXE_berth"))
-        .parent()
-        .unwrap()
-        .join("examples/test-service");
-    assert!(
-        path.exists(),
-        "{} is missing: `cargo test` builds it (or `cargo build --examples`)",
-        path.display()
-    );
-    path
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let profile_dir = Path::new(env!("CARGO_BIN_EXE_berth")).parent().unwrap();
+            let path = profile_dir.join("examples/test-service");
+            if !path.exists() {
+                let mut build = std::process::Command::new(env!("CARGO"));
+                build
+                    .args(["build", "--quiet", "--example", "test-service"])
+                    .current_dir(env!("CARGO_MANIFEST_DIR"));
+                if profile_dir.ends_with("release") {
+                    build.arg("--release");
+                }
+                let built = build.status().is_ok_and(|s| s.success());
+                assert!(built && path.exists(), "building {} failed", path.display());
+            }
+            path
+        })
+        .clone()
 }
 
 /// A port nothing listens on right now (the kernel's choice, released at once), never one

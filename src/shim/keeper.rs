@@ -104,6 +104,7 @@ pub fn run(spec: &ShimSpec) -> io::Result<()> {
         leftovers_signalled: false,
         kill_at: None,
         killed: false,
+        read_buf: Vec::with_capacity(64 * 1024),
     };
     keeper.watch(&signals, out_read, err_read)?;
 
@@ -211,6 +212,8 @@ struct Keeper<'a> {
     /// When whatever is left gets SIGKILL.
     kill_at: Option<Instant>,
     killed: bool,
+    /// Where output is read into (64 KiB, reused).
+    read_buf: Vec<u8>,
 }
 
 /// One of the service's output pipes.
@@ -307,7 +310,10 @@ impl Keeper<'_> {
         let Some(fd) = output.fd.as_ref() else {
             return Ok(false);
         };
-        let mut buf = [0u8; 64 * 1024];
+        // Read into spare capacity: only the pages a read fills are touched, so a quiet
+        // service's shim never dirties the whole buffer.
+        let buf = &mut self.read_buf;
+        buf.clear();
         let log = &mut self.log;
         let stream = output.stream;
         // Non-blocking by way of poll: read once per wake-up; a full buffer comes back next round.
@@ -315,7 +321,7 @@ impl Keeper<'_> {
         if poll(&mut readable, Some(&timespec(Duration::ZERO)))? == 0 {
             return Ok(false);
         }
-        match rustix::io::read(fd.as_fd(), &mut buf) {
+        match rustix::io::read(fd.as_fd(), rustix::buffer::spare_capacity(buf)) {
             Ok(0) => {
                 output.lines.finish(&mut |line| log.line(stream, line));
                 output.fd = None;

@@ -205,19 +205,18 @@ pub fn stack_figures(table: &mut Table, peers: &Peers, program: &Path, n: usize)
         )
         .peers(peers_up)
         .floor("shell loop", loop_ups)
-        .target(Target::TimesFloor(1.05)),
+        .target_if(small, Target::TimesFloor(1.05)),
     );
     let (berth_down, peers_down) = c.split(downs);
-    let mut row = Row::new(
-        format!("6. `down` → all gone, N = {n} (floor: SIGTERM, the slowest's exit)"),
-        berth_down,
-    )
-    .peers(peers_down)
-    .floor("own exit", exits);
-    if small {
-        row = row.target(Target::FloorPlus(100.0));
-    }
-    table.add(row);
+    table.add(
+        Row::new(
+            format!("6. `down` → all gone, N = {n} (floor: SIGTERM, the slowest's exit)"),
+            berth_down,
+        )
+        .peers(peers_down)
+        .floor("own exit", exits)
+        .target_if(small, Target::FloorPlus(100.0)),
+    );
 
     // From here on, every contender's stack runs at once.
     c.each(|_, m, stack| {
@@ -249,7 +248,7 @@ pub fn stack_figures(table: &mut Table, peers: &Peers, program: &Path, n: usize)
         )
         .peers(peers_status)
         .floor("berth --version", versions.clone())
-        .target(Target::AtMost(5.0)),
+        .target_if(small, Target::AtMost(5.0)),
     );
 
     memory(table, &mut c, n);
@@ -285,7 +284,7 @@ pub fn stack_figures(table: &mut Table, peers: &Peers, program: &Path, n: usize)
         )
         .peers(absent(columns, "needs its daemon"))
         .floor("berth --version", versions)
-        .target(Target::AtMost(5.0)),
+        .target_if(small, Target::AtMost(5.0)),
     );
 }
 
@@ -309,22 +308,16 @@ fn memory(table: &mut Table, c: &mut Contenders, n: usize) {
     });
     let columns = c.peers.len();
     let (berth, peers) = c.split(daemons);
-    let target = if n <= 20 {
-        Some(Target::AtMost(10.0))
-    } else {
-        None
-    };
-    let mut row = Row::new(format!("5. daemon RSS, N = {n}"), berth).peers(peers);
-    if let Some(t) = target {
-        row = row.target(t);
-    }
-    table.add(row);
-    let mut row = Row::new(format!("5. each shim's private memory, N = {n}"), shims)
-        .peers(absent(columns, "no shims"));
-    if n <= 20 {
-        row = row.target(Target::AtMost(1.0));
-    }
-    table.add(row);
+    table.add(
+        Row::new(format!("5. daemon RSS, N = {n}"), berth)
+            .peers(peers)
+            .target_if(n <= 20, Target::AtMost(10.0)),
+    );
+    table.add(
+        Row::new(format!("5. each shim's private memory, N = {n}"), shims)
+            .peers(absent(columns, "no shims"))
+            .target_if(n <= 20, Target::AtMost(1.0)),
+    );
     let (berth, peers) = c.split(totals);
     table.add(
         Row::new(
@@ -379,10 +372,13 @@ fn restarts(table: &mut Table, c: &mut Contenders, program: &Path) {
     );
 }
 
-/// CPU over a minute of nothing happening, every stack running at once; berth with an HTTP
-/// health check on each service every 5 s (the peers have no health checks).
+/// CPU over a minute of nothing happening, every stack running at once: first as the stacks
+/// came up (no health checks anywhere), then with berth probing each service over HTTP every
+/// 5 s (the peers have no health checks).
 fn idle(table: &mut Table, c: &mut Contenders, program: &Path) {
     let n = c.stacks[0].services.len();
+    eprintln!("== idle CPU of {n} services over {} s", IDLE.as_secs());
+    idle_window(table, c, &format!("N = {n}, no health checks"));
     let mut with_health = Stack::servers(program, &c.stacks[0].ports());
     with_health
         .services
@@ -391,7 +387,19 @@ fn idle(table: &mut Table, c: &mut Contenders, program: &Path) {
     c.berth.reconfigure(&with_health);
     c.berth.start();
     c.berth.remember();
-    eprintln!("== idle CPU of {n} services over {} s", IDLE.as_secs());
+    eprintln!(
+        "== idle CPU of {n} services over {} s, berth checking health",
+        IDLE.as_secs()
+    );
+    idle_window(
+        table,
+        c,
+        &format!("N = {n}, berth probing HTTP health every 5 s"),
+    );
+}
+
+/// One minute of each contender's daemon (and keepers) CPU time, as two rows.
+fn idle_window(table: &mut Table, c: &mut Contenders, case: &str) {
     let mut watched: Vec<(usize, Vec<i32>)> = Vec::new();
     c.each(|i, m, _| {
         let mut pids = vec![m.daemon_pid()];
@@ -412,13 +420,7 @@ fn idle(table: &mut Table, c: &mut Contenders, program: &Path) {
         wholes[*i].push(per_cent(total(pids) - whole0));
     }
     let (berth, peers) = c.split(daemons);
-    table.add(
-        Row::new(
-            format!("9. idle CPU of the daemon, N = {n}, berth probing health every 5 s"),
-            berth,
-        )
-        .peers(peers),
-    );
+    table.add(Row::new(format!("9. idle CPU of the daemon, {case}"), berth).peers(peers));
     let (berth, peers) = c.split(wholes);
-    table.add(Row::new(format!("9. idle CPU of daemon + shims, N = {n}"), berth).peers(peers));
+    table.add(Row::new(format!("9. idle CPU of daemon + shims, {case}"), berth).peers(peers));
 }

@@ -73,6 +73,13 @@ impl Row {
         self
     }
 
+    /// A target that holds only for some of the figure's cases (the issues set them for 20
+    /// services).
+    pub fn target_if(mut self, applies: bool, target: Target) -> Row {
+        self.target = applies.then_some(target);
+        self
+    }
+
     fn verdict(&self) -> String {
         let (Some(target), Some(berth)) = (self.target, self.berth.samples()) else {
             return String::new();

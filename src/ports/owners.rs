@@ -43,27 +43,32 @@ pub fn socket_inodes(pid: u32) -> HashSet<u64> {
     found
 }
 
-/// For each of `inodes`, a process holding it, searching the process table until all are
-/// found. Reading every process's descriptors is most of the cost of the `ports` commands,
-/// so the table is split among as many threads as there are cores; each stops once every
-/// inode has been found by any of them.
+/// For each of `inodes`, the process holding it (the topmost of a line of parents and
+/// children that share it, as a server and its forked workers do), searching the process
+/// table until all are found. Reading every process's descriptors is most of the cost of the
+/// `ports` commands, so the table is shared among as many threads as there are cores, newest
+/// processes first (a port in question is usually held by something started recently, not by
+/// the machine's old daemons; pids grow with time until they wrap, which costs only speed);
+/// each thread stops once every inode has been found by any of them.
 pub fn owners(inodes: &HashSet<u64>) -> HashMap<u64, u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return HashMap::new();
     };
-    let pids: Vec<u32> = dir
+    let mut pids: Vec<u32> = dir
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .collect();
+    pids.sort_unstable_by(|a, b| b.cmp(a));
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
     let found = Mutex::new(HashMap::new());
-    let chunk = pids.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
-        for part in pids.chunks(chunk) {
+        for first in 0..threads {
             let found = &found;
+            let pids = &pids;
             scope.spawn(move || {
-                for &pid in part {
+                // Interleaved: every thread starts among the newest.
+                for &pid in pids.iter().skip(first).step_by(threads) {
                     let held: Vec<u64> = socket_inodes(pid)
                         .into_iter()
                         .filter(|inode| inodes.contains(inode))
@@ -79,7 +84,34 @@ pub fn owners(inodes: &HashSet<u64>) -> HashMap<u64, u32> {
             });
         }
     });
-    found.into_inner().unwrap_or_else(|e| e.into_inner())
+    topmost(found.into_inner().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Each holder replaced by its highest ancestor that holds the same socket. A process holding
+/// many sockets has its parent looked up once.
+fn topmost(found: HashMap<u64, u32>) -> HashMap<u64, u32> {
+    let mut parents: HashMap<u32, Option<u32>> = HashMap::new();
+    let mut held: HashMap<u32, HashSet<u64>> = HashMap::new();
+    let mut parent = |pid: u32| {
+        *parents.entry(pid).or_insert_with(|| {
+            let ppid = crate::process::table::stat(pid).ok()?.ppid;
+            (ppid > 1).then_some(ppid)
+        })
+    };
+    found
+        .into_iter()
+        .map(|(inode, mut pid)| {
+            while let Some(ppid) = parent(pid)
+                && held
+                    .entry(ppid)
+                    .or_insert_with(|| socket_inodes(ppid))
+                    .contains(&inode)
+            {
+                pid = ppid;
+            }
+            (inode, pid)
+        })
+        .collect()
 }
 
 /// Whether a process of `tree` holds one of `listeners` on `port` (on any address): the
@@ -119,6 +151,54 @@ mod tests {
         assert!(socket_inodes(std::process::id()).contains(&inode));
         let owners = owners(&HashSet::from([inode]));
         assert_eq!(owners.get(&inode), Some(&std::process::id()));
+    }
+
+    #[test]
+    fn a_socket_shared_with_a_forked_child_belongs_to_the_parent() {
+        let script = "import socket, os, time\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen()\nprint(s.getsockname()[1], flush=True)\nif os.fork() == 0:\n    time.sleep(30)\n    os._exit(0)\ntime.sleep(30)\n";
+        let mut parent = std::process::Command::new("python3")
+            .args(["-c", script])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(parent.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let port: u16 = line.trim().parse().unwrap();
+        let inode = listeners(false)
+            .unwrap()
+            .into_iter()
+            .find(|l| l.port == port)
+            .unwrap()
+            .inode;
+        // The child (newer, so scanned first) holds it too; the parent is named.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let child = loop {
+            let child = crate::process::table::descendants(parent.id());
+            if child.iter().any(|&c| socket_inodes(c).contains(&inode)) {
+                break child;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the child never held it"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        };
+        assert_eq!(
+            owners(&HashSet::from([inode])).get(&inode),
+            Some(&parent.id())
+        );
+        for pid in child {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(pid as i32).unwrap(),
+                rustix::process::Signal::KILL,
+            );
+        }
+        parent.kill().unwrap();
+        parent.wait().unwrap();
     }
 
     #[test]

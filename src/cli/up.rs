@@ -15,8 +15,12 @@ use crate::style::Style;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-/// How often progress is read from the daemon.
-const POLL: Duration = Duration::from_millis(5);
+/// How long to wait before reading progress again, `elapsed` into the start: 1 ms at first,
+/// then a twentieth of the time so far, at most 10 ms. A quick stack is seen ready within a
+/// millisecond or two; a slow one is not asked a thousand times a second.
+fn poll_interval(elapsed: Duration) -> Duration {
+    (Duration::from_millis(1) + elapsed / 20).min(Duration::from_millis(10))
+}
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How `up` reports: progress lines, or nothing at all on success (`-q`, `ensure`).
@@ -161,7 +165,7 @@ fn wait(
         if super::interrupt::requested() {
             return Err(Failure::failed("interrupted while starting"));
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(poll_interval(started.elapsed()));
     }
 }
 
@@ -174,5 +178,19 @@ fn print_log_tail(stack: &Stack, service: &str) {
     eprintln!("  last lines of its log:");
     for record in tail {
         eprintln!("  | {}", record.text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_is_read_often_at_first_and_less_as_the_start_drags_on() {
+        let ms = Duration::from_millis;
+        assert_eq!(poll_interval(ms(0)), ms(1));
+        assert_eq!(poll_interval(ms(100)), ms(6));
+        assert_eq!(poll_interval(ms(180)), ms(10));
+        assert_eq!(poll_interval(Duration::from_secs(60)), ms(10));
     }
 }

@@ -39,8 +39,13 @@ impl Markings {
     /// instance, else from the markers (a rediscovered instance's run file is written anew,
     /// so its shim's stop requests and the next daemon find it).
     pub fn earlier(&self, stack: &Stack, name: &str) -> Option<Earlier> {
-        if let Some(record) = RunFile::read(&run_file_path(stack, name)).filter(RunFile::is_live) {
-            return Some(Earlier::Running(record));
+        match RunFile::read(&run_file_path(stack, name)) {
+            Some(record) if record.is_live() => return Some(Earlier::Running(record)),
+            // The shim wrote how its instance ended only once everything it started was gone:
+            // there is nothing to look for, and no need to read every process's environment
+            // (the bulk of a cold `up`'s own work on a busy machine).
+            Some(record) if record.outcome.is_final() => return None,
+            _ => {}
         }
         let (snapshot, marked) = self.get(stack);
         let marked = marked.get(name).filter(|m| !m.is_empty())?;

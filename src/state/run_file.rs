@@ -64,3 +64,11 @@ pub enum Outcome {
         ended_at_ms: u64,
     },
 }
+
+impl Outcome {
+    /// Whether the record is a shim's last word: the instance ended (or never started) and
+    /// the shim saw everything it started gone.
+    pub fn is_final(&self) -> bool {
+        matches!(self, Outcome::Exited { .. } | Outcome::FailedToStart { .. })
+    }
+}

@@ -48,8 +48,8 @@ pub fn socket_inodes(pid: u32) -> HashSet<u64> {
 /// table until all are found. Reading every process's descriptors is most of the cost of the
 /// `ports` commands, so the table is shared among as many threads as there are cores, newest
 /// processes first (a port in question is usually held by something started recently, not by
-/// the machine's old daemons; pids grow with time until they wrap, which costs only speed);
-/// each thread stops once every inode has been found by any of them.
+/// the machine's old daemons); each thread stops once every inode has been found by any of
+/// them.
 pub fn owners(inodes: &HashSet<u64>) -> HashMap<u64, u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return HashMap::new();
@@ -57,10 +57,12 @@ pub fn owners(inodes: &HashSet<u64>) -> HashMap<u64, u32> {
     let mut pids: Vec<u32> = dir
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .collect();
-    pids.sort_unstable_by(|a, b| b.cmp(a));
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
+    newest_first(&mut pids, std::process::id(), pid_max());
+    // The cores this process may run on. (`available_parallelism` also reads the cgroup's
+    // CPU quota: four more files to open on every call.)
+    let threads = rustix::thread::sched_getaffinity(None)
+        .map_or(1, |set| set.count() as usize)
+        .clamp(1, 8);
     let found = Mutex::new(HashMap::new());
     std::thread::scope(|scope| {
         for first in 0..threads {
@@ -85,6 +87,21 @@ pub fn owners(inodes: &HashSet<u64>) -> HashMap<u64, u32> {
         }
     });
     topmost(found.into_inner().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// The kernel's largest pid plus one, after which pids start again from the bottom.
+fn pid_max() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(1 << 22)
+}
+
+/// Orders `pids` from the most recently given out (just below `me`, the newest process
+/// there is) to the oldest: pids are handed out upwards and wrap around at `pid_max`, so it
+/// is the distance below `me`, modulo `pid_max`, that says how new a pid is.
+fn newest_first(pids: &mut [u32], me: u32, pid_max: u32) {
+    pids.sort_unstable_by_key(|&pid| (me + pid_max - pid) % pid_max);
 }
 
 /// Each holder replaced by its highest ancestor that holds the same socket. A process holding
@@ -151,6 +168,17 @@ mod tests {
         assert!(socket_inodes(std::process::id()).contains(&inode));
         let owners = owners(&HashSet::from([inode]));
         assert_eq!(owners.get(&inode), Some(&std::process::id()));
+    }
+
+    #[test]
+    fn newest_pids_come_first_across_a_wrap() {
+        // pid_max 100: we are 5, so 4, 3 … were given out just before us, 99 before them.
+        let mut pids = vec![1, 3, 4, 50, 98, 99, 5];
+        newest_first(&mut pids, 5, 100);
+        assert_eq!(pids, [5, 4, 3, 1, 99, 98, 50]);
+        let mut pids = vec![10, 70, 90];
+        newest_first(&mut pids, 95, 100);
+        assert_eq!(pids, [90, 70, 10]);
     }
 
     #[test]

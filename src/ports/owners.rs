@@ -155,16 +155,21 @@ mod tests {
     use super::*;
     use crate::ports::socket_table::listeners;
 
-    #[test]
-    fn finds_the_owner_of_our_own_listener() {
-        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = held.local_addr().unwrap().port();
-        let inode = listeners(false)
+    /// The socket inode listening on TCP `port`.
+    fn inode_of(port: u16) -> u64 {
+        listeners(false)
             .unwrap()
             .into_iter()
             .find(|l| l.port == port)
             .unwrap()
-            .inode;
+            .inode
+    }
+
+    #[test]
+    fn finds_the_owner_of_our_own_listener() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        let inode = inode_of(port);
         assert!(socket_inodes(std::process::id()).contains(&inode));
         let owners = owners(&HashSet::from([inode]));
         assert_eq!(owners.get(&inode), Some(&std::process::id()));
@@ -196,12 +201,7 @@ mod tests {
         )
         .unwrap();
         let port: u16 = line.trim().parse().unwrap();
-        let inode = listeners(false)
-            .unwrap()
-            .into_iter()
-            .find(|l| l.port == port)
-            .unwrap()
-            .inode;
+        let inode = inode_of(port);
         // The child (newer, so scanned first) holds it too; the parent is named.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let child = loop {

@@ -93,7 +93,7 @@ fn list(
         .map(String::from),
     ];
     for h in &all {
-        let command = h.command.clone().unwrap_or_else(|| "-".into());
+        let command = holders::one_line(h.command.as_deref().unwrap_or("-"));
         rows.push([
             h.port.to_string(),
             format!("{:?}", h.proto).to_lowercase(),

@@ -41,7 +41,7 @@ impl Holder {
         match self.pid {
             Some(pid) => format!(
                 "pid {pid} ({user}: {})",
-                self.command.as_deref().unwrap_or("?")
+                one_line(self.command.as_deref().unwrap_or("?"))
             ),
             None => format!("a process of {user} that berth cannot see"),
         }
@@ -111,6 +111,18 @@ impl Process {
     }
 }
 
+/// A command line made fit for one line of a message or a table: line breaks, tabs and other
+/// control characters (a `python3 -c` script holds many) are shown escaped (`\n`).
+pub fn one_line(command: &str) -> String {
+    command
+        .chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
+}
+
 /// A process's command line, its arguments separated by spaces.
 pub fn command_line(pid: u32) -> Option<String> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
@@ -165,6 +177,28 @@ mod tests {
         assert_eq!(users.get(&1000).map(String::as_str), Some("alice"));
         assert_eq!(users.len(), 2);
         assert_eq!(Users(users).name(4242), "4242");
+    }
+
+    #[test]
+    fn a_command_with_line_breaks_is_shown_on_one_line() {
+        assert_eq!(
+            one_line("python3 -c import os\nprint(1)\tx"),
+            "python3 -c import os\\nprint(1)\\tx"
+        );
+        let holder = Holder {
+            port: 8000,
+            proto: Proto::Tcp,
+            address: "127.0.0.1".into(),
+            pid: Some(42),
+            user: Some("alice".into()),
+            command: Some("sh -c 'a\nb'".into()),
+            service: None,
+            project: None,
+            stack: None,
+            process: None,
+            uid: 1000,
+        };
+        assert_eq!(holder.describe(), "pid 42 (alice: sh -c 'a\\nb')");
     }
 
     #[test]

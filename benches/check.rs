@@ -4,9 +4,13 @@
 //! the real binary (`berth check -q`) against `berth --version` (the cost of starting the
 //! process at all, measured in the same run), and the in-process `config::check` alone.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+use support::samples::{Samples, Unit};
 
 const SERVICES: usize = 200;
 const PROCESS_RUNS: usize = 40;
@@ -38,34 +42,14 @@ fn config(services: usize) -> String {
     out
 }
 
-struct Stats {
-    median: Duration,
-    min: Duration,
-    max: Duration,
-}
-
-fn stats(mut samples: Vec<Duration>) -> Stats {
-    samples.sort();
-    Stats {
-        median: samples[samples.len() / 2],
-        min: samples[0],
-        max: samples[samples.len() - 1],
-    }
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
 fn time_process(args: &[&str]) -> Duration {
-    let start = Instant::now();
-    let status = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(args)
-        .status()
-        .expect("berth runs");
-    let elapsed = start.elapsed();
-    assert!(status.success(), "berth {args:?} failed");
-    elapsed
+    support::run_quietly(Command::new(support::berth()).args(args))
+}
+
+fn times(v: &[Duration]) -> Samples {
+    let mut samples = Samples::new(Unit::Ms);
+    v.iter().for_each(|d| samples.push_time(*d));
+    samples
 }
 
 fn main() {
@@ -107,25 +91,14 @@ fn main() {
         "berth check on a {SERVICES}-service config ({} bytes, 2 profiles)",
         std::fs::metadata(&file).unwrap().len()
     );
-    println!(
-        "{:<46} {:>10} {:>10} {:>10}",
-        "figure", "median", "min", "max"
-    );
-    for (name, s) in [
-        ("`berth check -q` (whole process)", stats(checks)),
-        ("`berth --version` (process start floor)", stats(floors)),
-        ("check minus floor, pair by pair", stats(extra)),
-        (
-            "config::check in process (base + 2 profiles)",
-            stats(library),
-        ),
-        ("config::load in process (one resolution)", stats(single)),
+    println!("{:<46} median (min–max)", "figure");
+    for (name, v) in [
+        ("`berth check -q` (whole process)", &checks),
+        ("`berth --version` (process start floor)", &floors),
+        ("check minus floor, pair by pair", &extra),
+        ("config::check in process (base + 2 profiles)", &library),
+        ("config::load in process (one resolution)", &single),
     ] {
-        println!(
-            "{name:<46} {:>10} {:>10} {:>10}",
-            ms(s.median),
-            ms(s.min),
-            ms(s.max)
-        );
+        println!("{name:<46} {}", times(v).show());
     }
 }

@@ -18,11 +18,14 @@ use crate::table::{Row, Table};
 const LINE_BYTES: u64 = 128;
 const ROUNDS: usize = 3;
 
-fn size_mib() -> u64 {
-    std::env::var("BERTH_BENCH_LOG_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1024)
+/// The log figure's size in MiB (`BERTH_BENCH_LOG_MIB`, 1024 by default).
+pub fn size_mib() -> u64 {
+    match std::env::var("BERTH_BENCH_LOG_MIB") {
+        Err(_) => 1024,
+        Ok(v) => v.parse().ok().filter(|&m| m > 0).unwrap_or_else(|| {
+            panic!("BERTH_BENCH_LOG_MIB must be a number of MiB above 0, like 256; got {v:?}")
+        }),
+    }
 }
 
 fn flood_args(lines: u64) -> Vec<String> {

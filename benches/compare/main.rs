@@ -67,6 +67,8 @@ fn absent(peers: usize, why: &str) -> Vec<Cell> {
 
 fn main() {
     let started = std::time::Instant::now();
+    // A bad setting is reported now, not after minutes of other figures.
+    flood::size_mib();
     let left = support::procs::Started::clear_ledger();
     if left > 0 {
         eprintln!("killed {left} process(es) an interrupted earlier run left running");

@@ -100,7 +100,7 @@ impl LogWriter {
         }
         // The lines of one burst (one read of the pipe) arrived together: they share the time
         // of the first, read once (the clock costs more than the rest of a line here).
-        if self.queued.is_empty() || self.queued_break && self.queued.len() == 1 {
+        if !self.burst_begun() {
             let now = time::now_ms();
             if self.stamp.0 != now {
                 self.stamp = (now, time::rfc3339_ms(now));
@@ -115,6 +115,11 @@ impl LogWriter {
         if self.queued.len() >= QUEUE_LIMIT {
             self.flush();
         }
+    }
+
+    /// Whether a record is queued already (the break ending a torn line is none).
+    fn burst_begun(&self) -> bool {
+        self.queued.len() > usize::from(self.queued_break)
     }
 
     /// Writes what `queue` left waiting. Lines that cannot be written are counted as lost.

@@ -31,9 +31,10 @@ fn stat_in(dir: impl rustix::fd::AsFd, path: &str) -> io::Result<Stat> {
     let n = rustix::io::read(&file, &mut buf)?;
     let unreadable = || io::Error::new(io::ErrorKind::InvalidData, format!("unreadable {path}"));
     if n == buf.len() {
-        // Longer than any stat line seen: read it the slow way rather than cut it.
-        drop(file);
-        let text = std::fs::read_to_string(path)?;
+        // Longer than any stat line seen: read the rest from the same file rather than cut it.
+        let mut whole = buf.to_vec();
+        std::io::Read::read_to_end(&mut std::fs::File::from(file), &mut whole)?;
+        let text = String::from_utf8(whole).map_err(|_| unreadable())?;
         return parse_stat(&text).ok_or_else(unreadable);
     }
     let text = std::str::from_utf8(&buf[..n]).map_err(|_| unreadable())?;
@@ -191,6 +192,23 @@ mod tests {
             ('S', 1, 4242, 987654)
         );
         assert!(parse_stat("garbage").is_none());
+    }
+
+    #[test]
+    fn a_stat_line_longer_than_one_read_is_read_whole_relative_to_its_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("4242")).unwrap();
+        let name = "x".repeat(3000);
+        let line = format!(
+            "4242 ({name}) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 0 0 0\n"
+        );
+        std::fs::write(dir.path().join("4242/stat"), line).unwrap();
+        let opened = std::fs::File::open(dir.path()).unwrap();
+        let s = stat_in(&opened, "4242/stat").unwrap();
+        assert_eq!(
+            (s.state, s.ppid, s.start_time, s.rss_pages),
+            ('S', 1, 987654, 10)
+        );
     }
 
     #[test]

@@ -25,10 +25,10 @@ const LEFTOVER_GRACE: Duration = Duration::from_secs(2);
 /// How long a daemonizing command's pid file may take to appear after the command exits.
 const PIDFILE_WAIT: Duration = Duration::from_secs(5);
 
-/// How often to look for processes that end without telling us (not our children).
 /// The size asked for the service's output pipes.
 const PIPE_SIZE: usize = 1 << 20;
 
+/// How often to look for processes that end without telling us (not our children).
 const RECHECK: Duration = Duration::from_millis(20);
 
 /// Runs the service described by `spec` until it has ended and nothing of it is left.

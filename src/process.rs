@@ -18,6 +18,26 @@ pub fn pid(number: u32) -> Option<rustix::process::Pid> {
         .and_then(rustix::process::Pid::from_raw)
 }
 
+/// For tests: spawns `command` and returns once its exec is complete. `spawn` returns as soon
+/// as the child has left this process's memory, which is before the kernel has closed its
+/// close-on-exec descriptors, named it, or set up its environment; a test that looks at the
+/// child earlier sees a half-made process. The environment is set up last, so its being
+/// readable says the exec is done (the command must have one).
+#[cfg(test)]
+pub fn spawn_execed(command: &mut std::process::Command) -> std::process::Child {
+    let child = command.spawn().expect("the command starts");
+    let environ = format!("/proc/{}/environ", child.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::fs::read(&environ).map_or(true, |e| e.is_empty()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child never exec'd"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    child
+}
+
 /// Closes every descriptor above stderr that this process inherited: a daemon or keeper
 /// must not hold a pipe its caller's caller leaked to it (that would keep, say, the output
 /// of `out=$(berth up)` open). Call first thing, before opening anything.

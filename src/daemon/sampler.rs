@@ -77,15 +77,8 @@ mod tests {
         sampler.read(&[("me", me)], 10_500);
         assert_eq!(sampler.at_ms, at);
         // A new main process: read now, even within the second.
-        let mut child = std::process::Command::new("sleep")
-            .arg("5")
-            .spawn()
-            .unwrap();
-        // Read it once it is `sleep`: between fork and exec there is nothing to measure.
-        let comm = format!("/proc/{}/comm", child.id());
-        while std::fs::read_to_string(&comm).unwrap_or_default().trim() != "sleep" {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
+        // Read it once it is `sleep`: before its exec there is nothing to measure.
+        let mut child = crate::process::spawn_execed(std::process::Command::new("sleep").arg("5"));
         let both = sampler.read(&[("me", me), ("child", child.id())], 10_600);
         assert_eq!(sampler.at_ms, Some(10_600));
         assert!(both["child"].rss_bytes > 0);

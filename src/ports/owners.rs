@@ -242,10 +242,9 @@ mod tests {
         let table = listeners(false).unwrap();
         assert!(!listening_on(&table, other_port, me));
         // A process that does not hold the socket is not listening on it.
-        let mut sleeper = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .unwrap();
+        // Once exec'd: until then it holds copies of this process's descriptors.
+        let mut sleeper =
+            crate::process::spawn_execed(std::process::Command::new("sleep").arg("30"));
         assert!(!listening_on(&table, port, || vec![sleeper.id()]));
         sleeper.kill().unwrap();
         sleeper.wait().unwrap();

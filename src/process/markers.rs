@@ -121,13 +121,13 @@ mod tests {
     #[test]
     fn finds_a_marked_child_and_only_for_its_own_state_dir() {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new("sleep")
-            .arg("30")
-            .env(STACK, dir.path())
-            .env(PROJECT, "shop")
-            .env(SERVICE, "api")
-            .spawn()
-            .unwrap();
+        let mut child = crate::process::spawn_execed(
+            std::process::Command::new("sleep")
+                .arg("30")
+                .env(STACK, dir.path())
+                .env(PROJECT, "shop")
+                .env(SERVICE, "api"),
+        );
         let id = ProcessId::of(child.id()).unwrap();
         let found = scan(&Snapshot::take(), dir.path(), "shop");
         assert_eq!(found["api"].iter().map(|m| m.id).collect::<Vec<_>>(), [id]);

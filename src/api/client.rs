@@ -41,6 +41,60 @@ pub fn call<B: Serialize, R: DeserializeOwned>(
         }
         Err(e) => return Err(e.into()),
     };
+    match exchange(&mut stream, method, path, body, timeout) {
+        Err(e) if dropped(&e) && gone(socket) => Err(ClientError::NotRunning),
+        other => other,
+    }
+}
+
+/// Whether the connection ended before an answer came: what a daemon that is dying (killed
+/// while a request arrived) does to its clients.
+fn dropped(e: &ClientError) -> bool {
+    match e {
+        ClientError::Io(e) => matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionReset
+                | io::ErrorKind::BrokenPipe
+                | io::ErrorKind::UnexpectedEof
+        ),
+        // Nothing at all where the status line should be.
+        ClientError::Protocol(line) => line.is_empty(),
+        _ => false,
+    }
+}
+
+/// Whether no daemon serves `socket` any more, looking for up to 200 ms: a killed daemon's
+/// socket stops answering once its last thread is gone. A daemon that still answers dropped
+/// the request for some other reason, which the caller must see.
+fn gone(socket: &Path) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_millis(200);
+    loop {
+        match UnixStream::connect(socket) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                return true;
+            }
+            _ => {}
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// One request and its answer on `stream`.
+fn exchange<B: Serialize, R: DeserializeOwned>(
+    stream: &mut UnixStream,
+    method: &str,
+    path: &str,
+    body: Option<&B>,
+    timeout: Duration,
+) -> Result<R, ClientError> {
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     let body = match body {
@@ -53,7 +107,7 @@ pub fn call<B: Serialize, R: DeserializeOwned>(
     );
     stream.write_all(head.as_bytes())?;
     stream.write_all(&body)?;
-    let mut reader = BufReader::new(stream);
+    let mut reader = BufReader::new(&*stream);
     let mut status_line = String::new();
     reader.read_line(&mut status_line)?;
     let status: u16 = status_line
@@ -111,5 +165,53 @@ fn read_chunked(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
             return Ok(body);
         }
         body.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    /// A server on a fresh socket that accepts and drops every connection unanswered, for
+    /// `serve` (then it closes and removes its socket).
+    fn dropping_server(serve: Duration) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("berth.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let path = socket.clone();
+        std::thread::spawn(move || {
+            let until = std::time::Instant::now() + serve;
+            while std::time::Instant::now() < until {
+                if let Ok((conn, _)) = listener.accept() {
+                    drop(conn);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            drop(listener);
+            let _ = std::fs::remove_file(path);
+        });
+        (dir, socket)
+    }
+
+    fn status(socket: &Path) -> Result<serde_json::Value, ClientError> {
+        call::<(), _>(socket, "GET", "/v1/status", None, Duration::from_secs(5))
+    }
+
+    #[test]
+    fn a_daemon_that_dies_during_a_request_is_not_running() {
+        let (_dir, socket) = dropping_server(Duration::from_millis(50));
+        assert!(matches!(status(&socket), Err(ClientError::NotRunning)));
+    }
+
+    #[test]
+    fn a_daemon_that_drops_a_request_but_lives_on_is_an_error() {
+        let (_dir, socket) = dropping_server(Duration::from_secs(2));
+        let answer = status(&socket);
+        assert!(
+            matches!(answer, Err(ClientError::Io(_) | ClientError::Protocol(_))),
+            "{answer:?}"
+        );
     }
 }

@@ -85,7 +85,7 @@ pub fn main() -> i32 {
         Command::Check => check::run(&cli.global),
         Command::Config => config::run(&cli.global),
         Command::Schema => schema::run(),
-        Command::Shim => shim::run(),
+        Command::Shim { forker } => shim::run(*forker),
         Command::Up {
             services,
             foreground: true,
@@ -127,6 +127,11 @@ pub fn main() -> i32 {
         Command::Ports { action, all } => ports::run(&cli.global, action.as_ref(), *all),
         Command::Events { services, lines } => events::run(&cli.global, services, *lines),
     };
+    code(outcome)
+}
+
+/// The exit code of a command's outcome, its failure printed.
+pub fn code(outcome: Result<Exit, Failure>) -> i32 {
     match outcome {
         Ok(exit) => exit as i32,
         Err(failure) => {

@@ -13,4 +13,5 @@ pub mod readiness;
 pub mod rediscover;
 pub mod sampler;
 pub mod server;
+pub mod spawner;
 pub mod supervisor;

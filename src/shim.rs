@@ -5,6 +5,7 @@
 //! sees and cleans up every process the service leaves behind. It does not depend on the
 //! daemon staying alive, and it is synchronous: one `poll` loop, no async runtime.
 
+pub mod forker;
 pub mod keeper;
 pub mod spec;
 pub mod stop;

@@ -314,7 +314,11 @@ Examples:
 
     /// Keep one service (started by the daemon; the spec comes as JSON on stdin)
     #[command(hide = true)]
-    Shim,
+    Shim {
+        /// Fork a shim for each spec the daemon sends on stdin, until it closes it
+        #[arg(long)]
+        forker: bool,
+    },
 }
 
 /// `-f` names the config file, except after `logs`, where it means `--follow` (as in docker

@@ -8,9 +8,7 @@ use crate::shim::ShimSpec;
 use crate::stack::service::Command as ServiceCommand;
 use crate::stack::{Service, Stack};
 use std::collections::BTreeMap;
-use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
 /// Where a service's files live in the state dir.
 pub fn log_path(stack: &Stack, service: &str) -> PathBuf {
@@ -87,38 +85,6 @@ pub fn shim_spec(
             .map(|c| ServiceCommand::Shell(c.clone()).argv(port_of)),
         notify: service.notify,
     }
-}
-
-/// Starts `berth shim` for `spec`, detached from the caller's terminal and output: nothing
-/// it leaves running keeps the caller's stdout or stderr open.
-pub fn spawn_shim(berth: &Path, spec: &ShimSpec) -> io::Result<Child> {
-    if let Some(dir) = spec.run_file.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    // A run file (or stop request) from an earlier instance must not be taken for this one's.
-    for stale in [
-        spec.run_file.clone(),
-        crate::shim::stop::path(&spec.run_file),
-    ] {
-        match std::fs::remove_file(&stale) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-    }
-    let mut child = Command::new(berth)
-        .arg("shim")
-        // The shim itself is no part of the service: only what it starts carries the marks.
-        .env_remove(markers::STACK)
-        .env_remove(markers::PROJECT)
-        .env_remove(markers::SERVICE)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let json = serde_json::to_vec(spec).map_err(io::Error::other)?;
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    stdin.write_all(&json)?;
-    Ok(child)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 use super::port_plan::Assigned;
 use super::rediscover::{Earlier, Markings};
 use super::sampler::Sampler;
+use super::spawner::Spawner;
 use super::supervisor::{HealthState, Launch, ServiceState, ServiceStatus, Supervisor};
 use crate::api::types::{DaemonInfo, ServiceView, StackHealth, StatusResponse, UpRequest};
 use crate::logs::time::now_ms;
@@ -14,12 +15,11 @@ use crate::stack::graph::Graph;
 use crate::stack::service::Condition;
 use crate::stack::{Service, Stack};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub struct Orchestrator {
-    berth: PathBuf,
+    spawner: Arc<Spawner>,
     inner: Mutex<Inner>,
     /// Every service's port as assigned (moved ones where they went), across `up`s.
     ports: Arc<Assigned>,
@@ -73,9 +73,9 @@ enum Slot {
 const GATE_POLL: Duration = Duration::from_millis(2);
 
 impl Orchestrator {
-    pub fn new(berth: PathBuf) -> Arc<Orchestrator> {
+    pub fn new(spawner: Arc<Spawner>) -> Arc<Orchestrator> {
         Arc::new(Orchestrator {
-            berth,
+            spawner,
             inner: Mutex::new(Inner::default()),
             ports: Arc::default(),
         })
@@ -97,7 +97,7 @@ impl Orchestrator {
             service: name.clone(),
             base_env: Arc::clone(&env),
             ports: Arc::clone(&ports),
-            berth: self.berth.clone(),
+            spawner: Arc::clone(&self.spawner),
             earlier,
         };
         let mut gates = Vec::new();

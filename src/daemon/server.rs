@@ -4,6 +4,7 @@
 
 use super::orchestrator::{Orchestrator, Refusal};
 use super::paths::Paths;
+use super::spawner::Spawner;
 use crate::api::types::{DownRequest, ErrorBody, UpRequest, UpResponse};
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
@@ -41,8 +42,10 @@ pub fn run(paths: &Paths, berth: PathBuf) -> Result<(), String> {
         .map_err(|e| format!("cannot restrict {}: {e}", paths.socket.display()))?;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
 
+    let spawner = Arc::new(Spawner::new(berth));
+    spawner.warm();
     let app = App {
-        orchestrator: Orchestrator::new(berth),
+        orchestrator: Orchestrator::new(spawner),
         shutdown: Arc::new(Notify::new()),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

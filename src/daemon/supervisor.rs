@@ -5,12 +5,13 @@
 //! costs nothing; a stop request wakes it at once.
 
 use super::events;
-use super::launch::{shim_spec, spawn_shim};
+use super::launch::shim_spec;
 use super::policy::{self, Ending, History};
 use super::port_plan::{self, Assigned};
 use super::probe;
 use super::readiness::{self, Readiness};
 use super::rediscover::{self, Earlier};
+use super::spawner::{Shim, Spawner};
 use crate::logs::time::now_ms;
 use crate::ports::plan::Decision;
 use crate::process::ProcessId;
@@ -24,8 +25,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -80,8 +81,8 @@ pub struct Launch {
     pub base_env: Arc<BTreeMap<String, String>>,
     /// Every service's port as assigned (shared: a move is seen by dependents started after).
     pub ports: Arc<Assigned>,
-    /// The berth binary, run as `berth shim`.
-    pub berth: PathBuf,
+    /// What starts the shims.
+    pub spawner: Arc<Spawner>,
     /// What runs of the service already: an instance to watch instead of starting one (a new
     /// daemon re-adopting it), or the remains of one to stop before starting.
     pub earlier: Option<Earlier>,
@@ -202,26 +203,58 @@ impl Supervisor {
 
 /// The shim of the current run: one this supervisor started, or one found running.
 enum ShimHandle {
-    Spawned(Child),
-    /// Not our child: its exit is seen through a pidfd, its outcome read from the run file.
-    Adopted(ProcessId),
+    /// Run by this daemon: its child, whose pid no other process takes before it is reaped.
+    Child(Child),
+    /// Not this daemon's child (forked by the forker, or left by an earlier daemon): held
+    /// through a pidfd opened while it was this very process (`None`: none could be had).
+    /// Its outcome is read from the run file.
+    Other {
+        id: ProcessId,
+        pidfd: Option<OwnedFd>,
+    },
 }
 
 impl ShimHandle {
+    fn other(id: ProcessId) -> ShimHandle {
+        ShimHandle::Other {
+            id,
+            pidfd: id.pidfd().ok().flatten(),
+        }
+    }
+
     fn pid(&self) -> u32 {
         match self {
-            ShimHandle::Spawned(child) => child.id(),
-            ShimHandle::Adopted(id) => id.pid,
+            ShimHandle::Child(child) => child.id(),
+            ShimHandle::Other { id, .. } => id.pid,
+        }
+    }
+
+    fn id(&self) -> Option<ProcessId> {
+        match self {
+            ShimHandle::Child(child) => ProcessId::of(child.id()).ok(),
+            ShimHandle::Other { id, .. } => Some(*id),
+        }
+    }
+
+    /// A pidfd of the shim, readable once it has exited; `None` if none can be had.
+    fn pidfd(&self) -> Option<OwnedFd> {
+        match self {
+            ShimHandle::Child(child) => crate::process::pid(child.id())
+                .and_then(|pid| pidfd_open(pid, PidfdFlags::empty()).ok()),
+            ShimHandle::Other { pidfd, .. } => pidfd.as_ref()?.try_clone().ok(),
         }
     }
 
     /// Waits until the shim has exited.
     fn wait(&mut self) {
         match self {
-            ShimHandle::Spawned(child) => {
+            ShimHandle::Child(child) => {
                 let _ = child.wait();
             }
-            ShimHandle::Adopted(id) => id.wait_gone(),
+            ShimHandle::Other {
+                pidfd: Some(pidfd), ..
+            } => crate::process::identity::wait_exit(pidfd),
+            ShimHandle::Other { id, pidfd: None } => id.wait_gone(),
         }
     }
 }
@@ -298,12 +331,13 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
         let (mut shim, started_ms) = match adopt.take() {
             Some(record) if record.shim.is_alive() => {
                 journal("adopted", record.main.map(|m| m.pid), "");
-                (ShimHandle::Adopted(record.shim), record.started_at_ms)
+                (ShimHandle::other(record.shim), record.started_at_ms)
             }
             _ => {
                 retire_previous(&spec.run_file);
-                match spawn_shim(&launch.berth, &spec) {
-                    Ok(child) => (ShimHandle::Spawned(child), now_ms()),
+                match launch.spawner.spawn(&spec) {
+                    Ok(Shim::Child(child)) => (ShimHandle::Child(child), now_ms()),
+                    Ok(Shim::Forked(id)) => (ShimHandle::other(id), now_ms()),
                     Err(e) => {
                         return shared.update(|s| {
                             s.state = ServiceState::Failed;
@@ -313,7 +347,7 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
                 }
             }
         };
-        let shim_id = ProcessId::of(shim.pid()).ok();
+        let shim_id = shim.id();
         shared.update(|s| {
             s.shim = shim_id;
             s.main = None;
@@ -480,9 +514,7 @@ fn watch(
     wake: &UnixStream,
     port_of: &dyn Fn(&str) -> Option<u16>,
 ) -> RunEnd {
-    let Some(pidfd) =
-        crate::process::pid(shim.pid()).and_then(|pid| pidfd_open(pid, PidfdFlags::empty()).ok())
-    else {
+    let Some(pidfd) = shim.pidfd() else {
         shim.wait();
         return ended_from_file(spec);
     };

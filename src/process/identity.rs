@@ -5,6 +5,7 @@ use super::table;
 use rustix::process::{PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 use serde::{Deserialize, Serialize};
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ProcessId {
@@ -28,18 +29,27 @@ impl ProcessId {
         table::stat(self.pid).is_ok_and(|s| s.start_time == self.start_time && s.state != 'Z')
     }
 
+    /// A pidfd for this very process: opened first and the start time checked after, so it
+    /// cannot name a later process that reused the pid. `None` once the process has ended.
+    pub fn pidfd(&self) -> io::Result<Option<OwnedFd>> {
+        let Some(pid) = super::pid(self.pid) else {
+            return Ok(None);
+        };
+        let fd = match pidfd_open(pid, PidfdFlags::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::SRCH) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(self.is_alive().then_some(fd))
+    }
+
     /// Blocks until this process has ended (through a pidfd: it need not be our child).
     pub fn wait_gone(&self) {
-        let fd = super::pid(self.pid).and_then(|pid| pidfd_open(pid, PidfdFlags::empty()).ok());
-        match fd {
-            Some(fd) if self.is_alive() => {
-                let mut fds = [rustix::event::PollFd::new(
-                    &fd,
-                    rustix::event::PollFlags::IN,
-                )];
-                while let Err(rustix::io::Errno::INTR) = rustix::event::poll(&mut fds, None) {}
-            }
-            _ => {
+        match self.pidfd() {
+            Ok(Some(fd)) => wait_exit(&fd),
+            Ok(None) => {}
+            // No pidfd to be had (out of descriptors?): asked again and again.
+            Err(_) => {
                 while self.is_alive() {
                     std::thread::sleep(std::time::Duration::from_millis(2));
                 }
@@ -47,27 +57,28 @@ impl ProcessId {
         }
     }
 
-    /// Sends `signal` to this process if, and only if, it is still the process recorded.
-    /// The pidfd is opened first and the start time checked after, so the pid cannot be
-    /// reused between the check and the signal. Returns whether the signal was sent.
+    /// Sends `signal` to this process if, and only if, it is still the process recorded
+    /// (through its pidfd, so the pid cannot be reused between the check and the signal).
+    /// Returns whether the signal was sent.
     pub fn signal(&self, signal: Signal) -> io::Result<bool> {
-        let Some(pid) = super::pid(self.pid) else {
+        let Some(fd) = self.pidfd()? else {
             return Ok(false);
         };
-        let fd = match pidfd_open(pid, PidfdFlags::empty()) {
-            Ok(fd) => fd,
-            Err(rustix::io::Errno::SRCH) => return Ok(false),
-            Err(e) => return Err(e.into()),
-        };
-        if !self.is_alive() {
-            return Ok(false);
-        }
         match pidfd_send_signal(&fd, signal) {
             Ok(()) => Ok(true),
             Err(rustix::io::Errno::SRCH) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Blocks until the process of `pidfd` has ended.
+pub fn wait_exit(pidfd: impl AsFd) {
+    let mut fds = [rustix::event::PollFd::new(
+        &pidfd,
+        rustix::event::PollFlags::IN,
+    )];
+    while let Err(rustix::io::Errno::INTR) = rustix::event::poll(&mut fds, None) {}
 }
 
 #[cfg(test)]

@@ -66,6 +66,21 @@ impl Stack {
         crate::support::daemon_pid(self.project.path())
     }
 
+    /// The daemon's shim forker, if one runs.
+    pub fn forker(&self) -> Option<ProcessId> {
+        let daemon = self.daemon_pid()?;
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|&pid| parent_of(pid) == Some(daemon))
+            .find(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| c.ends_with(b"\0shim\0--forker\0"))
+            })
+            .and_then(|pid| ProcessId::of(pid).ok())
+            .filter(ProcessId::is_alive)
+    }
+
     /// Kills the daemon with SIGKILL and waits until it is gone.
     /// (The pid from `status`: the state dir may be elsewhere than `.berth`.)
     pub fn kill_daemon(&self) {
@@ -116,6 +131,17 @@ pub fn alive(pid: u64) -> bool {
     ProcessId::of(pid as u32).is_ok_and(|p| p.is_alive())
 }
 
+/// The parent of `pid`, from the fourth field of its stat line.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 #[test]
 fn up_waits_for_readiness_in_order_and_down_leaves_nothing() {
     let stack = Stack::new();
@@ -158,8 +184,14 @@ fn services_outlive_a_killed_daemon_and_are_re_adopted() {
     let stack = Stack::new();
     stack.berth(&["up", "-q"]).code(0);
     let before = stack.pids();
+    let forker = stack.forker().expect("the daemon has a shim forker");
     stack.kill_daemon();
     std::net::TcpStream::connect(("127.0.0.1", stack.api_port)).expect("api still up");
+    // The forker goes with its daemon.
+    wait_until(Duration::from_secs(5), || {
+        (!forker.is_alive()).then_some(())
+    })
+    .expect("the forker outlived its daemon");
     // Status sees them without a daemon; the next up takes them over, nothing restarted.
     let status = stack.assert_taken_over(&before);
     assert!(
@@ -335,6 +367,31 @@ fn restart_gives_the_service_a_new_process_and_leaves_its_dependency() {
     assert_eq!(after["db"], before["db"]);
     assert_ne!(after["api"], before["api"]);
     assert!(alive(after["api"].unwrap()));
+}
+
+#[test]
+fn a_killed_shim_forker_stops_no_service_and_no_start() {
+    let stack = Stack::new();
+    stack.berth(&["up", "-q"]).code(0);
+    let before = stack.pids();
+    let forker = stack.forker().expect("the daemon has a shim forker");
+    kill_9(forker);
+    std::net::TcpStream::connect(("127.0.0.1", stack.db_port)).expect("db still up");
+    assert_eq!(stack.pids(), before);
+    // The next start finds the forker gone and runs the shim itself.
+    stack.berth(&["restart", "api"]).code(0);
+    let log = std::fs::read_to_string(stack.project.path().join(".berth/daemon.log")).unwrap();
+    assert!(
+        log.contains("running its shim directly"),
+        "daemon log: {log}"
+    );
+    // The one after that has a new forker.
+    stack.berth(&["restart", "db"]).code(0);
+    let again = stack.forker().expect("a new shim forker");
+    assert_ne!(again, forker);
+    let after = stack.pids();
+    assert_ne!(after["db"], before["db"]);
+    assert!(alive(after["db"].unwrap()) && alive(after["api"].unwrap()));
 }
 
 #[test]

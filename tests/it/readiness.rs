@@ -3,8 +3,9 @@
 
 use crate::support::{free_port, test_service};
 use berth::config::{self, Options};
-use berth::daemon::launch::{shim_spec, spawn_shim};
+use berth::daemon::launch::shim_spec;
 use berth::daemon::readiness::{Readiness, wait};
+use berth::daemon::spawner::{Shim, Spawner};
 use berth::process::ProcessId;
 use berth::stack::Stack;
 use berth::state::run_file::Outcome;
@@ -14,7 +15,9 @@ use std::time::{Duration, Instant};
 struct Launched {
     _dir: tempfile::TempDir,
     stack: Stack,
-    shim: std::process::Child,
+    /// Shims come from a forker, which lives as long as this.
+    _spawner: Spawner,
+    shim: ProcessId,
     readiness: Readiness,
     took: Duration,
 }
@@ -36,12 +39,17 @@ fn launch(services: &str, name: &str) -> Launched {
     let port_of = |n: &str| stack.configured_port(n);
     let spec = shim_spec(&stack, &service, &base, &port_of);
     let started = Instant::now();
-    let shim = spawn_shim(std::path::Path::new(env!("CARGO_BIN_EXE_berth")), &spec).unwrap();
-    let readiness = wait(&service, &spec, shim.id(), 0, &port_of, &|_| {}, &|| false);
+    let spawner = Spawner::new(env!("CARGO_BIN_EXE_berth").into());
+    let shim = match spawner.spawn(&spec).unwrap() {
+        Shim::Forked(id) => id,
+        Shim::Child(_) => panic!("the forker did not start the shim"),
+    };
+    let readiness = wait(&service, &spec, shim.pid, 0, &port_of, &|_| {}, &|| false);
     let took = started.elapsed();
     Launched {
         _dir: dir,
         stack,
+        _spawner: spawner,
         shim,
         readiness,
         took,
@@ -50,8 +58,8 @@ fn launch(services: &str, name: &str) -> Launched {
 
 impl Drop for Launched {
     fn drop(&mut self) {
-        let _ = ProcessId::of(self.shim.id()).map(|p| p.signal(rustix::process::Signal::TERM));
-        let _ = self.shim.wait();
+        let _ = self.shim.signal(rustix::process::Signal::TERM);
+        self.shim.wait_gone();
     }
 }
 

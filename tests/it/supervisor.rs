@@ -5,6 +5,7 @@
 use crate::support::{free_port, test_service};
 use berth::config::{self, Options};
 use berth::daemon::port_plan::Assigned;
+use berth::daemon::spawner::Spawner;
 use berth::daemon::supervisor::{HealthState, Launch, ServiceState, ServiceStatus, Supervisor};
 use berth::process::ProcessId;
 use rustix::process::Signal;
@@ -35,7 +36,7 @@ fn supervise(body: &str) -> (tempfile::TempDir, Supervisor, u16) {
         service: "svc".into(),
         base_env: Arc::new([("PATH".to_string(), std::env::var("PATH").unwrap())].into()),
         ports: Arc::new(ports),
-        berth: env!("CARGO_BIN_EXE_berth").into(),
+        spawner: Arc::new(Spawner::new(env!("CARGO_BIN_EXE_berth").into())),
         earlier: None,
     })
     .unwrap();

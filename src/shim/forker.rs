@@ -8,9 +8,10 @@
 //! zombie; it exits when the daemon closes its end.
 //!
 //! The wire: a request is a 4-byte little-endian length and that many bytes of JSON spec; a
-//! reply is [`REPLY_LEN`] bytes, written by the forked shim itself (its pid and start time,
-//! which only it can read for sure: an ignored SIGCHLD lets a shim that ends at once vanish
-//! before the forker could look) or, when the fork fails, by the forker (the errno).
+//! reply is [`REPLY_LEN`] bytes: the shim's pid and start time, or the errno of a failed
+//! fork. A forked shim waits at a gate (a pipe) until the forker has read its start time and
+//! answered: until then it cannot end and vanish, and if the answer cannot be given, it is
+//! told to exit without starting anything, so no service runs that the daemon does not know.
 
 use crate::process::ProcessId;
 use std::io::{self, Read, Write};
@@ -106,39 +107,52 @@ pub fn serve(keep: impl Fn(&[u8]) -> i32) -> io::Result<()> {
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
     let mut request = Vec::new();
     while read_request(&mut connection, &mut request)? {
+        let (gate, open_gate) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         // SAFETY: this process has a single thread, so the child's copy of every lock is free.
         match unsafe { libc::fork() } {
             0 => {
-                let code = forked(connection.as_raw_fd(), &request, &keep);
+                drop(open_gate);
+                let code = forked(connection.as_raw_fd(), gate, &request, &keep);
                 std::process::exit(code);
             }
             -1 => {
                 let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
                 connection.write_all(&Reply::Failed(errno).encode())?;
             }
-            _ => {}
+            pid => {
+                drop(gate);
+                let reply = match ProcessId::of(pid as u32) {
+                    Ok(id) => Reply::Forked(id),
+                    Err(e) => Reply::Failed(e.raw_os_error().unwrap_or(0)),
+                };
+                let answered = connection.write_all(&reply.encode());
+                if answered.is_ok() && matches!(reply, Reply::Forked(_)) {
+                    let _ = rustix::io::write(&open_gate, b"g");
+                }
+                // Closed without a word: the shim exits.
+                drop(open_gate);
+                answered?;
+            }
         }
     }
     Ok(())
 }
 
-/// The forked shim: it answers for itself, lets go of the daemon's connection and the
-/// forker's signal disposition, and keeps the service.
-fn forked(connection: i32, spec: &[u8], keep: &impl Fn(&[u8]) -> i32) -> i32 {
-    // SAFETY: the connection is this process's copy, used once here and closed.
-    let mut connection = UnixStream::from(unsafe { OwnedFd::from_raw_fd(connection) });
+/// The forked shim: it lets go of the daemon's connection and the forker's signal
+/// disposition, waits until the forker has answered for it, and keeps the service.
+fn forked(connection: i32, gate: OwnedFd, spec: &[u8], keep: &impl Fn(&[u8]) -> i32) -> i32 {
+    // SAFETY: the connection is this process's copy, closed here and never used.
+    drop(unsafe { OwnedFd::from_raw_fd(connection) });
     // SAFETY: restoring the default; the keeper installs its own handler later.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
-    let reply = match ProcessId::of(std::process::id()) {
-        Ok(id) => Reply::Forked(id),
-        Err(e) => Reply::Failed(e.raw_os_error().unwrap_or(0)),
-    };
-    let answered = connection.write_all(&reply.encode());
-    drop(connection);
-    match (answered, reply) {
-        (Ok(()), Reply::Forked(_)) => keep(spec),
-        // Nobody knows of this shim: it must not start a service nobody would watch.
-        _ => 1,
+    let mut word = [0u8; 1];
+    loop {
+        match rustix::io::read(&gate, &mut word) {
+            Ok(1) => return keep(spec),
+            Err(rustix::io::Errno::INTR) => continue,
+            // The daemon was not told of this shim: it must not start a service.
+            _ => return 1,
+        }
     }
 }
 

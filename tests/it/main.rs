@@ -8,6 +8,7 @@ mod config_valid;
 mod doctor;
 mod engine;
 mod foreground;
+mod forker;
 mod ports_cli;
 mod ports_up;
 mod readiness;

@@ -27,23 +27,7 @@ impl Kept {
 
     fn start_argv(argv: Vec<String>, tune: impl FnOnce(&mut ShimSpec)) -> Kept {
         let dir = tempfile::tempdir().unwrap();
-        let mut spec = ShimSpec {
-            project: "test".into(),
-            service: "svc".into(),
-            argv,
-            env: vec![("PATH".into(), std::env::var("PATH").unwrap())],
-            cwd: dir.path().to_path_buf(),
-            port: None,
-            log: dir.path().join("logs/svc.log"),
-            log_max_size: 10 << 20,
-            log_keep: 5,
-            run_file: dir.path().join("svc.json"),
-            stop_signal: Signal::TERM,
-            stop_timeout: Duration::from_secs(10),
-            stop_command: None,
-            notify: false,
-            pidfile: None,
-        };
+        let mut spec = spec_in(dir.path(), argv);
         tune(&mut spec);
         let mut shim = Command::new(env!("CARGO_BIN_EXE_berth"))
             .arg("shim")
@@ -111,6 +95,27 @@ impl Kept {
         let outcome = self.record().unwrap().outcome;
         let log = self.log();
         (outcome, log, self.dir)
+    }
+}
+
+/// The spec of service `svc` running `argv`, its files in `dir`.
+pub fn spec_in(dir: &std::path::Path, argv: Vec<String>) -> ShimSpec {
+    ShimSpec {
+        project: "test".into(),
+        service: "svc".into(),
+        argv,
+        env: vec![("PATH".into(), std::env::var("PATH").unwrap())],
+        cwd: dir.to_path_buf(),
+        port: None,
+        log: dir.join("logs/svc.log"),
+        log_max_size: 10 << 20,
+        log_keep: 5,
+        run_file: dir.join("svc.json"),
+        stop_signal: Signal::TERM,
+        stop_timeout: Duration::from_secs(10),
+        stop_command: None,
+        notify: false,
+        pidfile: None,
     }
 }
 

@@ -123,7 +123,9 @@ pub fn main() -> i32 {
         ),
         Command::Ensure { services, timeout } => ensure::run(&cli.global, services, *timeout),
         Command::Restart { services, timeout } => restart::run(&cli.global, services, *timeout),
-        Command::Daemon { action } => daemon::run(&cli.global, action.is_some()),
+        Command::Daemon { action, announce } => {
+            daemon::run(&cli.global, action.is_some(), *announce)
+        }
         Command::Ports { action, all } => ports::run(&cli.global, action.as_ref(), *all),
         Command::Events { services, lines } => events::run(&cli.global, services, *lines),
     };

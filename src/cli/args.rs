@@ -310,6 +310,10 @@ Examples:
     Daemon {
         #[command(subcommand)]
         action: Option<DaemonAction>,
+        /// Write `ready` on stdout once serving, then let go of stdout (for the commands
+        /// that start the daemon in the background)
+        #[arg(long, hide = true)]
+        announce: bool,
     },
 
     /// Keep one service (started by the daemon; the spec comes as JSON on stdin)

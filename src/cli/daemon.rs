@@ -26,7 +26,7 @@ pub fn state_dir(global: &Global) -> Result<PathBuf, Failure> {
         .state_dir)
 }
 
-pub fn run(global: &Global, stop: bool) -> Result<Exit, Failure> {
+pub fn run(global: &Global, stop: bool, announce: bool) -> Result<Exit, Failure> {
     let paths = Paths::new(&state_dir(global)?);
     if stop {
         return match call::<(), serde_json::Value>(
@@ -54,7 +54,7 @@ pub fn run(global: &Global, stop: bool) -> Result<Exit, Failure> {
     let berth = std::env::current_exe()
         .map_err(|e| Failure::usage(format!("cannot find the berth binary: {e}")))?;
     crate::process::close_inherited_fds();
-    server::run(&paths, berth).map_err(Failure::failed)?;
+    server::run(&paths, berth, announce).map_err(Failure::failed)?;
     Ok(Exit::Done)
 }
 
@@ -72,12 +72,15 @@ pub fn ensure(paths: &Paths) -> Result<(), Failure> {
         .map_err(|e| Failure::failed(format!("cannot write {}: {e}", paths.log.display())))?;
     let berth = std::env::current_exe()
         .map_err(|e| Failure::usage(format!("cannot find the berth binary: {e}")))?;
+    // The daemon says `ready` on this pipe once it serves: no polling for its socket.
+    let (ready, announce) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| Failure::failed(format!("cannot start the daemon: {e}")))?;
     let mut command = Command::new(berth);
     command
-        .arg("daemon")
+        .args(["daemon", "--announce"])
         .env("BERTH_STATE_DIR", &paths.state_dir)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::from(announce))
         // The daemon's own messages go to its log, never to the caller's terminal or pipe.
         .stderr(Stdio::from(log));
     // SAFETY: setsid is async-signal-safe. A session of its own: no terminal, no SIGHUP.
@@ -90,7 +93,13 @@ pub fn ensure(paths: &Paths) -> Result<(), Failure> {
     let mut child = command
         .spawn()
         .map_err(|e| Failure::failed(format!("cannot start the daemon: {e}")))?;
+    // Our copy of the pipe's write end goes with the command, so the pipe ends if the
+    // daemon exits without a word (it lost the race for the lock, or failed).
+    drop(command);
     let deadline = Instant::now() + START_TIMEOUT;
+    if announced(&ready, deadline) {
+        return Ok(());
+    }
     loop {
         if std::os::unix::net::UnixStream::connect(&paths.socket).is_ok() {
             return Ok(());
@@ -105,5 +114,30 @@ pub fn ensure(paths: &Paths) -> Result<(), Failure> {
             )));
         }
         std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Whether the daemon said `ready` on `pipe` before `deadline`; `false` once the pipe ends
+/// without it.
+fn announced(pipe: &impl std::os::fd::AsFd, deadline: Instant) -> bool {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let mut said = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut fds = [PollFd::new(pipe, PollFlags::IN)];
+        match poll(&mut fds, Some(&crate::timeout::timespec(left))) {
+            Ok(0) => return false,
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return false,
+        }
+        let mut buf = [0u8; 16];
+        match rustix::io::read(pipe, &mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => said.extend_from_slice(&buf[..n]),
+        }
+        if said.starts_with(server::ANNOUNCEMENT) {
+            return true;
+        }
     }
 }

@@ -25,8 +25,13 @@ struct App {
     shutdown: Arc<Notify>,
 }
 
-/// Runs the daemon in the foreground until it is told to stop.
-pub fn run(paths: &Paths, berth: PathBuf) -> Result<(), String> {
+/// What the daemon writes on stdout once it serves, when asked to announce it.
+pub const ANNOUNCEMENT: &[u8] = b"ready\n";
+
+/// Runs the daemon in the foreground until it is told to stop. With `announce`, it says
+/// [`ANNOUNCEMENT`] on stdout once it serves and then lets go of stdout (its starter waits for
+/// that instead of trying to connect again and again).
+pub fn run(paths: &Paths, berth: PathBuf, announce: bool) -> Result<(), String> {
     std::fs::create_dir_all(&paths.state_dir).map_err(|e| {
         format!(
             "cannot create the state dir {}: {e}",
@@ -41,6 +46,14 @@ pub fn run(paths: &Paths, berth: PathBuf) -> Result<(), String> {
     std::fs::set_permissions(&paths.socket, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| format!("cannot restrict {}: {e}", paths.socket.display()))?;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    if announce {
+        let mut stdout = std::io::stdout();
+        let _ = stdout.write_all(ANNOUNCEMENT).and_then(|()| stdout.flush());
+        // Nothing the daemon starts may hold its starter's pipe.
+        let null =
+            std::fs::File::open("/dev/null").map_err(|e| format!("opening /dev/null: {e}"))?;
+        rustix::stdio::dup2_stdout(&null).map_err(|e| format!("letting go of stdout: {e}"))?;
+    }
 
     let spawner = Arc::new(Spawner::new(berth));
     spawner.warm();

@@ -226,6 +226,27 @@ fn daemon_stop_leaves_the_services_running() {
 }
 
 #[test]
+fn a_daemon_started_in_the_background_says_ready_and_lets_go_of_its_stdout() {
+    let stack = Stack::new();
+    let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["daemon", "--announce"])
+        .current_dir(stack.project.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The end of its stdout comes while it serves: nothing of it holds the pipe any more.
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut daemon.stdout.take().unwrap(), &mut said).unwrap();
+    assert_eq!(said, "ready\n");
+    assert!(daemon.try_wait().unwrap().is_none(), "the daemon exited");
+    stack.berth(&["status"]).code(3);
+    stack.berth(&["daemon", "stop"]).code(0);
+    daemon.wait().unwrap();
+}
+
+#[test]
 fn a_failing_service_makes_up_exit_1_with_its_reason_and_log() {
     let service = test_service().display().to_string();
     // With a port, it is ready only once it listens: it exits before that.

@@ -111,6 +111,16 @@ impl Manager for Berth {
             .collect()
     }
 
+    fn helpers(&self) -> Vec<i32> {
+        crate::support::procs::children_of(self.daemon_pid())
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| c.ends_with(b"\0shim\0--forker\0"))
+            })
+            .collect()
+    }
+
     fn service_pids(&self) -> Vec<(String, i32)> {
         self.status()["services"]
             .as_array()

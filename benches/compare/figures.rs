@@ -292,7 +292,7 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-/// The daemons' resident memory, and berth's shims' private memory.
+/// The daemons' resident memory, and the private memory of berth's shims and forker.
 fn memory(table: &mut Table, c: &mut Contenders, n: usize) {
     let mut daemons = c.samples(Unit::MiB);
     let mut totals = c.samples(Unit::MiB);
@@ -300,11 +300,12 @@ fn memory(table: &mut Table, c: &mut Contenders, n: usize) {
     c.each(|i, m, _| {
         let rss = rss_kib(m.daemon_pid()).unwrap_or(0);
         let keepers: Vec<u64> = m.keepers().into_iter().filter_map(private_kib).collect();
+        let helpers: u64 = m.helpers().into_iter().filter_map(private_kib).sum();
         if i == 0 {
             keepers.iter().for_each(|&k| shims.push(mib(k)));
         }
         daemons[i].push(mib(rss));
-        totals[i].push(mib(rss + keepers.iter().sum::<u64>()));
+        totals[i].push(mib(rss + keepers.iter().sum::<u64>() + helpers));
     });
     let columns = c.peers.len();
     let (berth, peers) = c.split(daemons);
@@ -321,7 +322,7 @@ fn memory(table: &mut Table, c: &mut Contenders, n: usize) {
     let (berth, peers) = c.split(totals);
     table.add(
         Row::new(
-            format!("5. all of the supervisor (daemon RSS + shims' private), N = {n}"),
+            format!("5. all of the supervisor (daemon RSS + others' private), N = {n}"),
             berth,
         )
         .peers(peers),
@@ -404,6 +405,7 @@ fn idle_window(table: &mut Table, c: &mut Contenders, case: &str) {
     c.each(|i, m, _| {
         let mut pids = vec![m.daemon_pid()];
         pids.extend(m.keepers());
+        pids.extend(m.helpers());
         watched.push((i, pids));
     });
     let total = |pids: &[i32]| pids.iter().filter_map(|&p| cpu_seconds(p)).sum::<f64>();
@@ -422,5 +424,11 @@ fn idle_window(table: &mut Table, c: &mut Contenders, case: &str) {
     let (berth, peers) = c.split(daemons);
     table.add(Row::new(format!("9. idle CPU of the daemon, {case}"), berth).peers(peers));
     let (berth, peers) = c.split(wholes);
-    table.add(Row::new(format!("9. idle CPU of daemon + shims, {case}"), berth).peers(peers));
+    table.add(
+        Row::new(
+            format!("9. idle CPU of the whole supervisor (daemon, shims, forker), {case}"),
+            berth,
+        )
+        .peers(peers),
+    );
 }

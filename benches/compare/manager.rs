@@ -84,6 +84,12 @@ pub trait Manager {
         Vec::new()
     }
 
+    /// Processes the manager keeps besides its daemon and one per service (berth's shim
+    /// forker), counted in its memory and CPU.
+    fn helpers(&self) -> Vec<i32> {
+        Vec::new()
+    }
+
     /// The pid of each running service, by name.
     fn service_pids(&self) -> Vec<(String, i32)>;
 
@@ -100,6 +106,7 @@ pub trait Manager {
             .into_iter()
             .map(|(_, pid)| pid)
             .chain(self.keepers())
+            .chain(self.helpers())
             .chain([self.daemon_pid()])
             .collect();
         let started = self.started();

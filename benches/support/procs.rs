@@ -20,6 +20,18 @@ fn stat_fields(pid: i32) -> Option<Vec<String>> {
     Some(rest.split_whitespace().map(str::to_owned).collect())
 }
 
+/// The live children of `parent`.
+pub fn children_of(parent: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| stat_fields(pid).is_some_and(|f| f[1] == parent.to_string() && f[0] != "Z"))
+        .collect()
+}
+
 impl Proc {
     /// The process `pid` is now, if it runs (a zombie has ended).
     pub fn seen(pid: i32) -> Option<Proc> {

@@ -7,7 +7,7 @@ use crate::ports::Proto;
 use crate::ports::holders::{self, Holder};
 use crate::ports::plan::{self, Decision, Holding};
 use crate::ports::protect::{Class, Context, classify};
-use crate::ports::socket_table::listeners;
+use crate::ports::socket_table::{listeners, listeners_on};
 use crate::process::ProcessId;
 use crate::stack::{Service, Stack};
 use std::collections::BTreeMap;
@@ -49,17 +49,19 @@ impl Assigned {
 /// Decides what to do about `service`'s configured port, from the machine as it is now.
 pub fn decide(stack: &Stack, service: &Service, assigned: &Assigned) -> Option<Decision> {
     let port = service.port?;
-    let Ok(sockets) = listeners(false) else {
+    // The common case costs one read of the port's sockets, filtered by the kernel: free.
+    match listeners_on(port) {
+        Ok(on) if !on.iter().any(|l| l.proto == Proto::Tcp) => return Some(Decision::Use(port)),
+        Ok(_) => {}
         // Nothing known: start, and let readiness tell.
+        Err(_) => return Some(Decision::Use(port)),
+    }
+    let Ok(sockets) = listeners(false) else {
         return Some(Decision::Use(port));
     };
-    // The common case costs one read of the socket table: the port is free.
     let candidates: std::collections::HashSet<u16> = std::iter::once(port)
         .chain(service.alt_ports.values())
         .collect();
-    if !sockets.iter().any(|l| l.port == port) {
-        return Some(Decision::Use(port));
-    }
     // Taken: the holders of the port and of the alternatives, in one scan of the processes.
     let tcp: Vec<Holder> = holders::resolve(
         sockets

@@ -5,7 +5,7 @@
 //! (the kernel reports the socket's uid) with the process unknown.
 
 use super::owners::owners;
-use super::socket_table::{Listener, Proto, listeners};
+use super::socket_table::{Listener, Proto, listeners, listeners_on};
 use crate::process::{ProcessId, markers};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -55,11 +55,7 @@ pub fn all(udp: bool) -> io::Result<Vec<Holder>> {
 
 /// Who listens on `port` (TCP and UDP, any address).
 pub fn on_port(port: u16) -> io::Result<Vec<Holder>> {
-    let on: Vec<Listener> = listeners(true)?
-        .into_iter()
-        .filter(|l| l.port == port)
-        .collect();
-    Ok(resolve(on))
+    Ok(resolve(listeners_on(port)?))
 }
 
 /// The holders of `sockets` (one scan of the process table for all of them).

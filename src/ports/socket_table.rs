@@ -41,9 +41,21 @@ impl Listener {
 
 /// Every listening socket; UDP too when `udp`.
 pub fn listeners(udp: bool) -> io::Result<Vec<Listener>> {
-    let mut all = match netlink::listeners(udp) {
+    read(udp, None)
+}
+
+/// The listening sockets on `port`, TCP and UDP.
+pub fn listeners_on(port: u16) -> io::Result<Vec<Listener>> {
+    read(true, Some(port))
+}
+
+fn read(udp: bool, port: Option<u16>) -> io::Result<Vec<Listener>> {
+    let mut all = match netlink::listeners(udp, port) {
         Ok(list) => list,
-        Err(_) => proc_net::listeners(udp)?,
+        Err(_) => proc_net::listeners(udp)?
+            .into_iter()
+            .filter(|l| port.is_none_or(|p| l.port == p))
+            .collect(),
     };
     all.sort();
     all.dedup();
@@ -132,7 +144,7 @@ mod tests {
             held.local_addr().unwrap().port(),
             udp.local_addr().unwrap().port(),
         );
-        let Ok(from_netlink) = netlink::listeners(true) else {
+        let Ok(from_netlink) = netlink::listeners(true, None) else {
             return; // netlink refused here: the fallback is what runs, and is tested above
         };
         let from_proc = proc_net::listeners(true).unwrap();

@@ -151,14 +151,10 @@ fn service_command(spec: &ShimSpec) -> Command {
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&spec.cwd)
-        .stdin(Stdio::null());
-    // SAFETY: setpgid is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            rustix::process::setpgid(None, None)?;
-            Ok(())
-        });
-    }
+        .stdin(Stdio::null())
+        // Its own process group, set by the spawn itself (no code of ours runs in the child,
+        // so the standard library can spawn without copying the shim's memory).
+        .process_group(0);
     cmd
 }
 

@@ -206,7 +206,7 @@ enum ShimHandle {
     /// Run by this daemon: its child, whose pid no other process takes before it is reaped.
     Child(Child),
     /// Not this daemon's child (forked by the forker, or left by an earlier daemon): held
-    /// through a pidfd opened while it was this very process (`None`: none could be had).
+    /// through a pidfd opened while it was this very process (`None`: none could be had, or it was handed to `watch`).
     /// Its outcome is read from the run file.
     Other {
         id: ProcessId,
@@ -236,12 +236,13 @@ impl ShimHandle {
         }
     }
 
-    /// A pidfd of the shim, readable once it has exited; `None` if none can be had.
-    fn pidfd(&self) -> Option<OwnedFd> {
+    /// A pidfd of the shim, readable once it has exited; `None` if none can be had. The
+    /// handle's own is handed over (one descriptor per service, not two).
+    fn take_pidfd(&mut self) -> Option<OwnedFd> {
         match self {
             ShimHandle::Child(child) => crate::process::pid(child.id())
                 .and_then(|pid| pidfd_open(pid, PidfdFlags::empty()).ok()),
-            ShimHandle::Other { pidfd, .. } => pidfd.as_ref()?.try_clone().ok(),
+            ShimHandle::Other { pidfd, .. } => pidfd.take(),
         }
     }
 
@@ -514,7 +515,7 @@ fn watch(
     wake: &UnixStream,
     port_of: &dyn Fn(&str) -> Option<u16>,
 ) -> RunEnd {
-    let Some(pidfd) = shim.pidfd() else {
+    let Some(pidfd) = shim.take_pidfd() else {
         shim.wait();
         return ended_from_file(spec);
     };

@@ -152,12 +152,14 @@ impl Forker {
                 e.kind(),
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
             ) {
-                // The end of the connection: the forker is gone, and no shim forked from it
-                // holds the connection (each answers before it lets go of it).
+                // The end of the connection: the forker is gone without an answer, and a
+                // shim it forked but did not answer for exits at its gate.
                 return Err(e);
             }
-            // A forker too slow to answer is stopped; a shim it forked meanwhile still
-            // answers, and once nothing holds the connection, its end says there is none.
+            // A forker too slow to answer is stopped. An answer it gave meanwhile is still
+            // read; without one, the end of the connection follows (its shims let go of
+            // their copies at once). A shim answered for but not let through its gate
+            // exits, and its supervisor sees a start that failed: never a second instance.
             let _ = self.process.kill();
             let _ = self.process.wait();
             self.connection.set_read_timeout(None)?;

@@ -4,8 +4,7 @@
 
 use crate::daemon::launch::run_file_path;
 use crate::daemon::paths::Paths;
-use crate::ports::owners::owners;
-use crate::ports::socket_table::{Proto, listeners};
+use crate::ports::holders::{self, Holder};
 use crate::process::table::Snapshot;
 use crate::stack::Stack;
 use crate::state::run_file::{Outcome, RunFile};
@@ -188,7 +187,7 @@ fn run_files(stack: &Stack) -> Vec<Finding> {
 
 /// Configured ports that something other than the service itself listens on.
 fn ports(stack: &Stack) -> Vec<Finding> {
-    let Ok(sockets) = listeners(false) else {
+    let Ok(sockets) = holders::all(false) else {
         return vec![finding(Level::Warning, "cannot read the socket table")];
     };
     let snapshot = Snapshot::take();
@@ -197,11 +196,7 @@ fn ports(stack: &Stack) -> Vec<Finding> {
         let Some(port) = service.port else {
             continue;
         };
-        let held: HashSet<u64> = sockets
-            .iter()
-            .filter(|l| l.proto == Proto::Tcp && l.port == port)
-            .map(|l| l.inode)
-            .collect();
+        let held: Vec<&Holder> = sockets.iter().filter(|h| h.port == port).collect();
         if held.is_empty() {
             continue;
         }
@@ -212,26 +207,19 @@ fn ports(stack: &Stack) -> Vec<Finding> {
                 tree
             })
             .unwrap_or_default();
-        let holders = owners(&held);
-        if !holders.is_empty() && holders.values().all(|pid| own.contains(pid)) {
+        let Some(other) = held
+            .iter()
+            .find(|h| h.pid.is_none_or(|pid| !own.contains(&pid)))
+        else {
             continue;
-        }
-        let who = match holders.values().find(|pid| !own.contains(pid)) {
-            Some(pid) => {
-                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                let cmd = String::from_utf8_lossy(&cmd)
-                    .replace('\0', " ")
-                    .trim()
-                    .to_string();
-                format!("pid {pid} ({cmd})")
-            }
-            None => "a process berth cannot see (another user's?)".to_string(),
         };
         out.push(finding(
             Level::Warning,
             format!(
-                "port {port} of `{}` is held by {who}: stop it, or give `{}` a free port",
-                service.name, service.name
+                "port {port} of `{}` is held by {}: stop it, or give `{}` a free port",
+                service.name,
+                other.describe(),
+                service.name
             ),
         ));
     }

@@ -5,6 +5,7 @@
 pub mod holders;
 pub mod netlink;
 pub mod owners;
+pub mod parallel;
 pub mod plan;
 pub mod proc_net;
 pub mod protect;

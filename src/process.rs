@@ -18,6 +18,28 @@ pub fn pid(number: u32) -> Option<rustix::process::Pid> {
         .and_then(rustix::process::Pid::from_raw)
 }
 
+/// `/proc/PID/FILE` whole (`cmdline`, `environ`): without the size query and the second read
+/// of `std::fs::read`, which cost as much as the kernel's own work for the short files read
+/// about every holder of a port. These files fill whatever is asked for until they end, so
+/// a read that comes back short is the end.
+pub fn read_proc(pid: u32, file: &str) -> std::io::Result<Vec<u8>> {
+    use rustix::fs::{Mode, OFlags, openat};
+    let fd = openat(
+        rustix::fs::CWD,
+        format!("/proc/{pid}/{file}"),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut out = Vec::with_capacity(4096);
+    loop {
+        let n = rustix::io::read(&fd, rustix::buffer::spare_capacity(&mut out))?;
+        if n == 0 || out.len() < out.capacity() {
+            return Ok(out);
+        }
+        out.reserve(out.capacity());
+    }
+}
+
 /// For tests: spawns `command` and returns once its exec is complete. `spawn` returns as soon
 /// as the child has left this process's memory, which is before the kernel has closed its
 /// close-on-exec descriptors, named it, or set up its environment; a test that looks at the

@@ -130,7 +130,7 @@ fn keeper(
 
 /// `pid` if it is a live `berth shim`.
 fn shim_of(pid: u32) -> Option<ProcessId> {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let cmdline = crate::process::read_proc(pid, "cmdline").ok()?;
     let mut args = cmdline.split(|&b| b == 0);
     args.next()?;
     (args.next()? == b"shim").then(|| ProcessId::of(pid).ok())?

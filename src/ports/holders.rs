@@ -4,7 +4,8 @@
 //! Sockets whose owner berth cannot see (another user's, without privilege) keep their user
 //! (the kernel reports the socket's uid) with the process unknown.
 
-use super::owners::owners;
+use super::owners::{self, socket_inodes};
+use super::parallel;
 use super::socket_table::{Listener, Proto, listeners, listeners_on};
 use crate::process::{ProcessId, markers};
 use serde::Serialize;
@@ -50,60 +51,112 @@ impl Holder {
 
 /// Every listening socket (UDP too with `udp`), by port then address, with its holder.
 pub fn all(udp: bool) -> io::Result<Vec<Holder>> {
-    Ok(resolve(listeners(udp)?))
+    read(|| listeners(udp))
 }
 
 /// Who listens on `port` (TCP and UDP, any address).
 pub fn on_port(port: u16) -> io::Result<Vec<Holder>> {
-    Ok(resolve(listeners_on(port)?))
+    read(|| listeners_on(port))
 }
 
 /// The holders of `sockets` (one scan of the process table for all of them).
-pub fn resolve(mut sockets: Vec<Listener>) -> Vec<Holder> {
+pub fn resolve(sockets: Vec<Listener>) -> Vec<Holder> {
+    read(|| Ok(sockets)).unwrap_or_default()
+}
+
+/// The sockets `list` reads, with their holders: the process table is scanned while the
+/// socket table is read.
+fn read(list: impl FnOnce() -> io::Result<Vec<Listener>>) -> io::Result<Vec<Holder>> {
+    let (sockets, first_seen) = owners::scan_while(|| {
+        let sockets = list();
+        let inodes = sockets.iter().flatten().map(|l| l.inode).collect();
+        (sockets, inodes)
+    });
+    let mut sockets = sockets?;
     sockets.sort_by_key(|l| (l.port, l.proto, l.address));
-    let inodes: HashSet<u64> = sockets.iter().map(|l| l.inode).collect();
-    let pids = owners(&inodes);
+    // A process usually holds many sockets: what is read about it is read once, and the
+    // reads of different processes are shared among the cores.
+    let mut seen: Vec<u32> = first_seen.values().copied().collect();
+    seen.sort_unstable();
+    seen.dedup();
+    let mut known: HashMap<u32, Option<Process>> =
+        parallel::map(&seen, |&pid| (pid, Process::read(pid)))
+            .into_iter()
+            .collect();
+    let owner = topmost(first_seen, &mut known);
     let users = Users::read();
-    // A process usually holds many sockets: what is read about it is read once.
-    let mut known: HashMap<u32, Process> = HashMap::new();
-    sockets
+    Ok(sockets
         .into_iter()
         .map(|l| {
-            let pid = pids.get(&l.inode).copied();
-            let process = pid.map(|p| known.entry(p).or_insert_with(|| Process::read(p)).clone());
-            let marks = process.as_ref().and_then(|p| p.marks.clone());
+            let process = owner.get(&l.inode).and_then(|pid| known.get(pid)?.as_ref());
+            let marks = process.and_then(|p| p.marks.clone());
             Holder {
                 port: l.port,
                 proto: l.proto,
                 address: l.address.to_string(),
-                pid,
+                pid: process.map(|p| p.id.pid),
                 user: Some(users.name(l.uid)),
-                command: process.as_ref().and_then(|p| p.command.clone()),
+                command: process.and_then(|p| p.command.clone()),
                 service: marks.as_ref().map(|m| m.2.clone()),
                 project: marks.as_ref().map(|m| m.1.clone()),
                 stack: marks.map(|m| m.0),
-                process: process.and_then(|p| p.id),
+                process: process.map(|p| p.id),
                 uid: l.uid,
             }
+        })
+        .collect())
+}
+
+/// Each socket's holder replaced by its highest ancestor that holds the same socket (a
+/// server and the workers it forked share their listening socket; the scan meets the newer
+/// workers first). An ancestor's descriptors and details are read once, however many
+/// sockets are asked about.
+fn topmost(
+    first_seen: HashMap<u64, u32>,
+    known: &mut HashMap<u32, Option<Process>>,
+) -> HashMap<u64, u32> {
+    let mut held: HashMap<u32, HashSet<u64>> = HashMap::new();
+    first_seen
+        .into_iter()
+        .map(|(inode, mut pid)| {
+            while let Some(ppid) = known.get(&pid).and_then(|p| Some(p.as_ref()?.ppid))
+                && ppid > 1
+                && held
+                    .entry(ppid)
+                    .or_insert_with(|| socket_inodes(ppid))
+                    .contains(&inode)
+                && known
+                    .entry(ppid)
+                    .or_insert_with(|| Process::read(ppid))
+                    .is_some()
+            {
+                pid = ppid;
+            }
+            (inode, pid)
         })
         .collect()
 }
 
-/// What a holder shows of its process.
-#[derive(Clone)]
+/// What a holder shows of its process; `None` from `read` once it has ended.
 struct Process {
-    id: Option<ProcessId>,
+    id: ProcessId,
+    ppid: u32,
     command: Option<String>,
     marks: Option<(String, String, String)>,
 }
 
 impl Process {
-    fn read(pid: u32) -> Process {
-        Process {
-            id: ProcessId::of(pid).ok(),
+    fn read(pid: u32) -> Option<Process> {
+        let stat = crate::process::table::stat(pid).ok()?;
+        Some(Process {
+            id: ProcessId {
+                pid,
+                start_time: stat.start_time,
+            },
+            ppid: stat.ppid,
             command: command_line(pid),
             marks: markers::of_process(pid),
-        }
+        })
     }
 }
 
@@ -121,7 +174,7 @@ pub fn one_line(command: &str) -> String {
 
 /// A process's command line, its arguments separated by spaces.
 pub fn command_line(pid: u32) -> Option<String> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let raw = crate::process::read_proc(pid, "cmdline").ok()?;
     let text = String::from_utf8_lossy(&raw)
         .split('\0')
         .filter(|a| !a.is_empty())
@@ -163,6 +216,49 @@ fn parse_passwd(text: &str) -> HashMap<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_socket_shared_with_a_forked_child_belongs_to_the_parent() {
+        let script = "import socket, os, time\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen()\nprint(s.getsockname()[1], flush=True)\nif os.fork() == 0:\n    time.sleep(30)\n    os._exit(0)\ntime.sleep(30)\n";
+        let mut parent = std::process::Command::new("python3")
+            .args(["-c", script])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(parent.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let port: u16 = line.trim().parse().unwrap();
+        let inode = listeners_on(port).unwrap()[0].inode;
+        // The child (newer, so scanned first) holds it too; the parent is named.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let child = loop {
+            let child = crate::process::table::descendants(parent.id());
+            if child.iter().any(|&c| socket_inodes(c).contains(&inode)) {
+                break child;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the child never held it"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        };
+        let holders = on_port(port).unwrap();
+        assert_eq!(holders.len(), 1);
+        assert_eq!(holders[0].pid, Some(parent.id()));
+        assert_eq!(holders[0].process, ProcessId::of(parent.id()).ok());
+        for pid in child {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(pid as i32).unwrap(),
+                rustix::process::Signal::KILL,
+            );
+        }
+        parent.kill().unwrap();
+        parent.wait().unwrap();
+    }
 
     #[test]
     fn passwd_lines_give_names_and_junk_is_skipped() {

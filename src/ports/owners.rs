@@ -4,89 +4,136 @@
 
 use super::socket_table::Listener;
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// The socket inodes process `pid` holds open (empty when it cannot be read). Each link is
 /// read relative to the open `fd` directory: a full `/proc/PID/fd/N` path would be walked
-/// again for every descriptor, and that walk was a third of what `berth ports` cost.
+/// again for every descriptor, and that walk was a third of what `berth ports` cost. The
+/// directory is listed through its own descriptor (no second open of it) into a buffer on the
+/// stack, and a process whose first link is refused is left at once: the kernel's ptrace
+/// check that refused it refuses every other link of that process too.
 pub fn socket_inodes(pid: u32) -> HashSet<u64> {
-    use rustix::fs::{Dir, Mode, OFlags, openat, readlinkat};
+    use rustix::fs::{Mode, OFlags, RawDir, openat, readlinkat};
+    let mut found = HashSet::new();
     let Ok(fd_dir) = openat(
         rustix::fs::CWD,
         format!("/proc/{pid}/fd"),
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     ) else {
-        return HashSet::new();
+        return found;
     };
-    let Ok(entries) = Dir::read_from(&fd_dir) else {
-        return HashSet::new();
-    };
-    let mut found = HashSet::new();
+    let mut listing = [std::mem::MaybeUninit::<u8>::uninit(); 8192];
+    let mut entries = RawDir::new(&fd_dir, &mut listing);
     let mut buf = Vec::with_capacity(64);
-    for entry in entries.flatten() {
+    while let Some(Ok(entry)) = entries.next() {
         let name = entry.file_name();
         if name.to_bytes().first() == Some(&b'.') {
             continue;
         }
-        let Ok(target) = readlinkat(&fd_dir, name, std::mem::take(&mut buf)) else {
-            continue;
+        let target = match readlinkat(&fd_dir, name, std::mem::take(&mut buf)) {
+            Ok(target) => target,
+            Err(rustix::io::Errno::ACCESS) => break,
+            // Closed since the listing: the others are still worth reading.
+            Err(_) => continue,
         };
-        let inode: Option<u64> = target
-            .to_bytes()
-            .strip_prefix(b"socket:[")
-            .and_then(|rest| rest.strip_suffix(b"]"))
-            .and_then(|digits| std::str::from_utf8(digits).ok()?.parse().ok());
-        found.extend(inode);
+        found.extend(socket_inode(target.to_bytes()));
         buf = target.into_bytes();
     }
     found
 }
 
-/// For each of `inodes`, the process holding it (the topmost of a line of parents and
-/// children that share it, as a server and its forked workers do), searching the process
-/// table until all are found. Reading every process's descriptors is most of the cost of the
-/// `ports` commands, so the table is shared among as many threads as there are cores, newest
-/// processes first (a port in question is usually held by something started recently, not by
-/// the machine's old daemons); each thread stops once every inode has been found by any of
-/// them.
-pub fn owners(inodes: &HashSet<u64>) -> HashMap<u64, u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return HashMap::new();
+/// The inode of a descriptor link that reads `socket:[INODE]`.
+fn socket_inode(link: &[u8]) -> Option<u64> {
+    let digits = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// The first process seen holding each of the socket inodes that `list` names, found by
+/// scanning the process table while `list` runs on this thread (reading the socket table and
+/// reading `/proc` overlap on two cores), and `list`'s own result. Reading every process's
+/// descriptors is most of the cost of the `ports` commands, so the table is shared among as
+/// many threads as there are cores, newest processes first (a port in question is usually
+/// held by something started recently, not by the machine's old daemons), each taking the
+/// next process as soon as it is free. Until `list` is done the threads keep every socket
+/// they see; once it is, they keep only what it named and stop when all of that is found.
+pub fn scan_while<T>(list: impl FnOnce() -> (T, HashSet<u64>)) -> (T, HashMap<u64, u32>) {
+    let mut pids: Vec<u32> = match std::fs::read_dir("/proc") {
+        Ok(dir) => dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .collect(),
+        Err(_) => Vec::new(),
     };
-    let mut pids: Vec<u32> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .collect();
     newest_first(&mut pids, std::process::id(), pid_max());
-    // The cores this process may run on. (`available_parallelism` also reads the cgroup's
-    // CPU quota: four more files to open on every call.)
-    let threads = rustix::thread::sched_getaffinity(None)
-        .map_or(1, |set| set.count() as usize)
-        .clamp(1, 8);
-    let found = Mutex::new(HashMap::new());
-    std::thread::scope(|scope| {
-        for first in 0..threads {
-            let found = &found;
-            let pids = &pids;
-            scope.spawn(move || {
-                // Interleaved: every thread starts among the newest.
-                for &pid in pids.iter().skip(first).step_by(threads) {
-                    let held: Vec<u64> = socket_inodes(pid)
-                        .into_iter()
-                        .filter(|inode| inodes.contains(inode))
-                        .collect();
-                    let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
-                    for inode in held {
-                        found.entry(inode).or_insert(pid);
-                    }
-                    if found.len() == inodes.len() {
-                        return;
-                    }
-                }
-            });
+    let wanted: OnceLock<HashSet<u64>> = OnceLock::new();
+    let found = Mutex::new(Found::default());
+    // The next pid to look at, for whichever thread is free first; past the end once every
+    // wanted socket is found.
+    let next = AtomicUsize::new(0);
+    let scan = || {
+        while let Some(&pid) = pids.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let held = socket_inodes(pid);
+            let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
+            if found.add(pid, held, wanted.get()) {
+                next.store(pids.len(), Ordering::Relaxed);
+            }
         }
+    };
+    let listed = std::thread::scope(|scope| {
+        // One core lists the sockets while the others scan; then it scans too.
+        for _ in 1..super::parallel::cores() {
+            scope.spawn(scan);
+        }
+        let (listed, inodes) = list();
+        let _ = wanted.set(inodes);
+        scan();
+        listed
     });
-    topmost(found.into_inner().unwrap_or_else(|e| e.into_inner()))
+    let wanted = wanted.into_inner().unwrap_or_default();
+    let mut found = found.into_inner().unwrap_or_else(|e| e.into_inner());
+    found.holder.retain(|inode, _| wanted.contains(inode));
+    (listed, found.holder)
+}
+
+/// The first process seen holding each of `inodes` (see `scan_while`).
+pub fn owners(inodes: &HashSet<u64>) -> HashMap<u64, u32> {
+    scan_while(|| ((), inodes.clone())).1
+}
+
+/// What the scan threads share: the first process seen holding each socket, and how many of
+/// the wanted ones are among them (counted from the moment the wanted set is known).
+#[derive(Debug, Default)]
+struct Found {
+    holder: HashMap<u64, u32>,
+    /// Wanted sockets with a holder; `None` until the wanted set is known.
+    matched: Option<usize>,
+}
+
+impl Found {
+    /// Records the sockets `pid` holds (only the wanted ones once `wanted` is known); true
+    /// when every wanted socket has a holder.
+    fn add(&mut self, pid: u32, held: HashSet<u64>, wanted: Option<&HashSet<u64>>) -> bool {
+        let Some(wanted) = wanted else {
+            for inode in held {
+                self.holder.entry(inode).or_insert(pid);
+            }
+            return false;
+        };
+        let holder = &self.holder;
+        let matched = self
+            .matched
+            .get_or_insert_with(|| holder.keys().filter(|i| wanted.contains(i)).count());
+        for inode in held {
+            if wanted.contains(&inode)
+                && let std::collections::hash_map::Entry::Vacant(slot) = self.holder.entry(inode)
+            {
+                slot.insert(pid);
+                *matched += 1;
+            }
+        }
+        *matched == wanted.len()
+    }
 }
 
 /// The kernel's largest pid plus one, after which pids start again from the bottom.
@@ -102,33 +149,6 @@ fn pid_max() -> u32 {
 /// is the distance below `me`, modulo `pid_max`, that says how new a pid is.
 fn newest_first(pids: &mut [u32], me: u32, pid_max: u32) {
     pids.sort_unstable_by_key(|&pid| (me + pid_max - pid) % pid_max);
-}
-
-/// Each holder replaced by its highest ancestor that holds the same socket. A process holding
-/// many sockets has its parent looked up once.
-fn topmost(found: HashMap<u64, u32>) -> HashMap<u64, u32> {
-    let mut parents: HashMap<u32, Option<u32>> = HashMap::new();
-    let mut held: HashMap<u32, HashSet<u64>> = HashMap::new();
-    let mut parent = |pid: u32| {
-        *parents.entry(pid).or_insert_with(|| {
-            let ppid = crate::process::table::stat(pid).ok()?.ppid;
-            (ppid > 1).then_some(ppid)
-        })
-    };
-    found
-        .into_iter()
-        .map(|(inode, mut pid)| {
-            while let Some(ppid) = parent(pid)
-                && held
-                    .entry(ppid)
-                    .or_insert_with(|| socket_inodes(ppid))
-                    .contains(&inode)
-            {
-                pid = ppid;
-            }
-            (inode, pid)
-        })
-        .collect()
 }
 
 /// Whether a process of `tree` holds one of `listeners` on `port` (on any address): the
@@ -173,6 +193,26 @@ mod tests {
         assert!(socket_inodes(std::process::id()).contains(&inode));
         let owners = owners(&HashSet::from([inode]));
         assert_eq!(owners.get(&inode), Some(&std::process::id()));
+        // Listed while the scan runs: found all the same, and nothing else is kept.
+        let (listed, owners) = scan_while(|| ("listed", HashSet::from([inode])));
+        assert_eq!(listed, "listed");
+        assert_eq!(owners, HashMap::from([(inode, std::process::id())]));
+    }
+
+    #[test]
+    fn the_scan_stops_once_every_wanted_socket_is_held_counting_those_seen_before() {
+        let set = |v: &[u64]| v.iter().copied().collect::<HashSet<u64>>();
+        let mut found = Found::default();
+        // Before the wanted set is known everything is kept.
+        assert!(!found.add(10, set(&[1, 2, 99]), None));
+        let wanted = set(&[1, 2, 3]);
+        // 1 and 2 were seen already; 2 again from another process changes nothing.
+        assert!(!found.add(11, set(&[2, 98]), Some(&wanted)));
+        assert_eq!(found.holder.get(&2), Some(&10));
+        assert!(!found.holder.contains_key(&98));
+        assert!(found.add(12, set(&[3]), Some(&wanted)));
+        // An empty wanted set is complete at once.
+        assert!(Found::default().add(1, set(&[]), Some(&set(&[]))));
     }
 
     #[test]
@@ -184,49 +224,6 @@ mod tests {
         let mut pids = vec![10, 70, 90];
         newest_first(&mut pids, 95, 100);
         assert_eq!(pids, [90, 70, 10]);
-    }
-
-    #[test]
-    fn a_socket_shared_with_a_forked_child_belongs_to_the_parent() {
-        let script = "import socket, os, time\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen()\nprint(s.getsockname()[1], flush=True)\nif os.fork() == 0:\n    time.sleep(30)\n    os._exit(0)\ntime.sleep(30)\n";
-        let mut parent = std::process::Command::new("python3")
-            .args(["-c", script])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(parent.stdout.as_mut().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        let port: u16 = line.trim().parse().unwrap();
-        let inode = inode_of(port);
-        // The child (newer, so scanned first) holds it too; the parent is named.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        let child = loop {
-            let child = crate::process::table::descendants(parent.id());
-            if child.iter().any(|&c| socket_inodes(c).contains(&inode)) {
-                break child;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the child never held it"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        };
-        assert_eq!(
-            owners(&HashSet::from([inode])).get(&inode),
-            Some(&parent.id())
-        );
-        for pid in child {
-            let _ = rustix::process::kill_process(
-                rustix::process::Pid::from_raw(pid as i32).unwrap(),
-                rustix::process::Signal::KILL,
-            );
-        }
-        parent.kill().unwrap();
-        parent.wait().unwrap();
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub fn scan(snapshot: &Snapshot, state_dir: &Path, project: &str) -> BTreeMap<St
         if pid == me {
             continue;
         }
-        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        let Ok(environ) = super::read_proc(pid, "environ") else {
             continue;
         };
         let Some(mark) = mark(&environ) else {
@@ -60,7 +60,7 @@ pub fn scan(snapshot: &Snapshot, state_dir: &Path, project: &str) -> BTreeMap<St
 
 /// The berth service process `pid` belongs to by its marks: (state dir, project, service).
 pub fn of_process(pid: u32) -> Option<(String, String, String)> {
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let environ = super::read_proc(pid, "environ").ok()?;
     let mark = mark(&environ)?;
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
     Some((text(mark.state_dir), text(mark.project), text(mark.service)))

@@ -112,8 +112,16 @@ fn main() {
             ports.berth,
         )
         .peers(none())
-        .floor("lsof", ports.lsof)
+        .floor("lsof", ports.lsof.clone())
         .target(Target::TimesFloor(0.1)),
+    );
+    table.add(
+        Row::new(
+            "8. the least a `/proc` port table costs: fd links read on every core + a process start (floor: `lsof`)",
+            ports.least,
+        )
+        .peers(none())
+        .floor("lsof", ports.lsof.clone()),
     );
     table.add(
         Row::new("8. `ports who PORT`, same machine state", ports.who)

@@ -4,6 +4,7 @@
 //! fails, is left without figures, never faked.
 
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use super::procs::Started;
 use super::samples::{Samples, Unit};
@@ -16,6 +17,11 @@ pub struct PortTable {
     pub ss: Samples,
     pub lsof: Samples,
     pub who: Samples,
+    /// The least any port table built from `/proc` can cost on this machine state: every
+    /// process's descriptor links read on every core (berth's own reader, in this process:
+    /// no socket table, no details of the holders, no output), plus starting a process at all
+    /// (`/bin/true`). What `ports --json` does beyond that is its own cost.
+    pub least: Samples,
     /// The port `who` asked about.
     pub probe: u16,
 }
@@ -54,6 +60,34 @@ fn time(samples: &mut Samples, program: &str, args: &[&str], keep: bool) {
     }
 }
 
+/// Reads the descriptor links of every process on the machine, the processes shared
+/// among the cores (interleaved, so old and new ones are spread alike), and nothing else.
+fn scan_alone() -> Duration {
+    let start = Instant::now();
+    let pids: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    let threads = berth::ports::parallel::cores();
+    let sockets: usize = std::thread::scope(|scope| {
+        let parts: Vec<_> = (0..threads)
+            .map(|first| {
+                let pids = &pids;
+                scope.spawn(move || {
+                    pids.iter()
+                        .skip(first)
+                        .step_by(threads)
+                        .map(|&pid| berth::ports::owners::socket_inodes(pid).len())
+                        .sum::<usize>()
+                })
+            })
+            .collect();
+        parts.into_iter().map(|p| p.join().unwrap()).sum()
+    });
+    std::hint::black_box(sockets);
+    start.elapsed()
+}
+
 /// Starts the holders, measures `rounds` interleaved rounds after one warm-up, stops them.
 pub fn measure(rounds: usize) -> PortTable {
     let mut started = Started::default();
@@ -70,6 +104,7 @@ pub fn measure(rounds: usize) -> PortTable {
         ss: Samples::new(Unit::Ms),
         lsof: Samples::new(Unit::Ms),
         who: Samples::new(Unit::Ms),
+        least: Samples::new(Unit::Ms),
         probe,
     };
     let here = std::env::current_dir().unwrap();
@@ -86,6 +121,11 @@ pub fn measure(rounds: usize) -> PortTable {
             keep,
         );
         time(&mut table.who, berth, &["ports", "who", &probe_arg], keep);
+        if let Some((start, true)) = super::try_time_quietly(&mut Command::new("true"))
+            && keep
+        {
+            table.least.push_time(start + scan_alone());
+        }
     }
     std::env::set_current_dir(here).unwrap();
     for (child, _) in &mut holders {

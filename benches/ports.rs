@@ -1,9 +1,9 @@
 //! The port table on a machine with 1,000 listening sockets held by 50 processes: `berth
 //! ports --json` against `ss -ltnp` and `lsof -nP -iTCP -sTCP:LISTEN`, and `berth ports who
 //! PORT`, interleaved in one run after a warm-up, medians (min–max) and ratios taken pair by
-//! pair; with them the least any `/proc`-based table can cost here (every descriptor link
-//! read on every core, plus a process start), to show how much of the time is the kernel's
-//! and how much berth's. A tool that is not installed is reported so, never faked.
+//! pair; with them the least any `/proc`-based table can cost here (what it must read from
+//! `/proc`, read on every core, plus a process start), to show how much of the time is the
+//! kernel's and how much berth's. A tool that is not installed is reported so, never faked.
 //!
 //! Run with `cargo bench --bench ports` (`cargo bench --bench compare` includes it).
 
@@ -32,7 +32,7 @@ fn main() {
     show("ss -ltnp", &table.ss);
     show("lsof -nP -iTCP -sTCP:LISTEN", &table.lsof);
     show(&format!("berth ports who {}", table.probe), &table.who);
-    show("least: fd links read + a process start", &table.least);
+    show("least: /proc reads alone + a process start", &table.least);
     if let Some(r) = table.berth.ratio(&table.ss) {
         println!("{:<44} {r:.2} (target ≤ 1)", "berth / ss, pair by pair");
     }

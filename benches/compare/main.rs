@@ -117,7 +117,7 @@ fn main() {
     );
     table.add(
         Row::new(
-            "8. the least a `/proc` port table costs: fd links read on every core + a process start (floor: `lsof`)",
+            "8. the least a `/proc` port table costs: its reads alone, on every core, + a process start (floor: `lsof`)",
             ports.least,
         )
         .peers(none())

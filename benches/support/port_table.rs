@@ -17,10 +17,11 @@ pub struct PortTable {
     pub ss: Samples,
     pub lsof: Samples,
     pub who: Samples,
-    /// The least any port table built from `/proc` can cost on this machine state: every
-    /// process's descriptor links read on every core (berth's own reader, in this process:
-    /// no socket table, no details of the holders, no output), plus starting a process at all
-    /// (`/bin/true`). What `ports --json` does beyond that is its own cost.
+    /// The least any port table built from `/proc` can cost on this machine state: what it
+    /// must read (every process's descriptor links; each holder's stat, command line and
+    /// environment), read on every core by berth's own readers in this process (no socket
+    /// table, no output), plus starting a process at all (`/bin/true`). What `ports --json`
+    /// does beyond that is its own cost.
     pub least: Samples,
     /// The port `who` asked about.
     pub probe: u16,
@@ -60,31 +61,46 @@ fn time(samples: &mut Samples, program: &str, args: &[&str], keep: bool) {
     }
 }
 
-/// Reads the descriptor links of every process on the machine, the processes shared
-/// among the cores (interleaved, so old and new ones are spread alike), and nothing else.
-fn scan_alone() -> Duration {
+/// What any `/proc` port table must read here, and nothing else: every process's descriptor
+/// links, and of each process holding a listening socket its `stat`, `cmdline` and `environ`
+/// (start time, command, berth's marks), the processes shared among the cores (interleaved,
+/// so old and new ones are spread alike). Which sockets listen is read before the clock
+/// starts: the socket table's own cost is not counted.
+fn reads_alone() -> Duration {
+    let listening: std::collections::HashSet<u64> = berth::ports::socket_table::listeners(false)
+        .unwrap()
+        .iter()
+        .map(|l| l.inode)
+        .collect();
+    let listening = &listening;
     let start = Instant::now();
     let pids: Vec<u32> = std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
     let threads = berth::ports::parallel::cores();
-    let sockets: usize = std::thread::scope(|scope| {
+    let read: usize = std::thread::scope(|scope| {
         let parts: Vec<_> = (0..threads)
             .map(|first| {
                 let pids = &pids;
                 scope.spawn(move || {
-                    pids.iter()
-                        .skip(first)
-                        .step_by(threads)
-                        .map(|&pid| berth::ports::owners::socket_inodes(pid).len())
-                        .sum::<usize>()
+                    let mut read = 0;
+                    for &pid in pids.iter().skip(first).step_by(threads) {
+                        if berth::ports::owners::socket_inodes(pid).is_disjoint(listening) {
+                            continue;
+                        }
+                        read += berth::process::table::stat(pid).map_or(0, |s| s.ppid as usize);
+                        for file in ["cmdline", "environ"] {
+                            read += berth::process::read_proc(pid, file).map_or(0, |b| b.len());
+                        }
+                    }
+                    read
                 })
             })
             .collect();
         parts.into_iter().map(|p| p.join().unwrap()).sum()
     });
-    std::hint::black_box(sockets);
+    std::hint::black_box(read);
     start.elapsed()
 }
 
@@ -124,7 +140,7 @@ pub fn measure(rounds: usize) -> PortTable {
         if let Some((start, true)) = super::try_time_quietly(&mut Command::new("true"))
             && keep
         {
-            table.least.push_time(start + scan_alone());
+            table.least.push_time(start + reads_alone());
         }
     }
     std::env::set_current_dir(here).unwrap();

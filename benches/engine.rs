@@ -4,7 +4,9 @@
 //! - `berth status --json` with the daemon up and down, `berth ensure` when all is ready,
 //!   against `berth --version` (the cost of starting the process at all);
 //! - `berth up` to all ready, against a plain shell loop that starts the same 20 services in
-//!   the background and polls each port until it answers;
+//!   the background and polls each port until it answers: cold (the daemon starts with it,
+//!   as after `berth down`) and warm (the daemon already running, as after `berth down`
+//!   of the services by name);
 //! - `status` again, each call the first in over a second (CPU and memory read afresh);
 //! - readiness delay: a service prints when it bound its port (T), the bench polls the API
 //!   until berth reports it running (T'); T' − T;
@@ -94,9 +96,18 @@ fn main() {
             .join(" "),
         svc = service.display()
     );
-    let (mut ups, mut floors, mut downs) = (Vec::new(), Vec::new(), Vec::new());
+    let names: Vec<String> = (0..SERVICES).map(|i| format!("s{i}")).collect();
+    let down_services: Vec<&str> = ["down", "-q"]
+        .into_iter()
+        .chain(names.iter().map(String::as_str))
+        .collect();
+    let (mut ups, mut warm_ups, mut floors, mut downs) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..=SLOW_RUNS {
         let up = run(d, &["up", "-q"]);
+        // The services go, the daemon stays: the next `up` is warm.
+        run(d, &down_services);
+        let warm_up = run(d, &["up", "-q"]);
         let down = run(d, &["down", "-q"]);
         let start = Instant::now();
         let mut shell = Command::new("bash")
@@ -117,6 +128,7 @@ fn main() {
         }
         if round > 0 {
             ups.push(up);
+            warm_ups.push(warm_up);
             downs.push(down);
             floors.push(floor);
         }
@@ -235,6 +247,12 @@ fn main() {
     row(
         "up → all ready",
         &times(ups),
+        "shell loop start + poll",
+        &times(floors.clone()),
+    );
+    row(
+        "up → all ready, daemon running",
+        &times(warm_ups),
         "shell loop start + poll",
         &times(floors),
     );

@@ -81,3 +81,27 @@ pub fn close_inherited_fds() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_proc_file_is_read_whole_however_long() {
+        // An environment of over 10 KiB: more than the first read asks for.
+        let mut sleeper = spawn_execed(
+            std::process::Command::new("sleep")
+                .arg("30")
+                .env("BERTH_TEST_LONG", "x".repeat(10_000)),
+        );
+        for file in ["environ", "cmdline"] {
+            let ours = read_proc(sleeper.id(), file).unwrap();
+            let whole = std::fs::read(format!("/proc/{}/{file}", sleeper.id())).unwrap();
+            assert_eq!(ours, whole, "{file}");
+        }
+        assert!(read_proc(sleeper.id(), "environ").unwrap().len() > 10_000);
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
+        assert!(read_proc(sleeper.id(), "cmdline").is_err());
+    }
+}

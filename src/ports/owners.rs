@@ -98,11 +98,6 @@ pub fn scan_while<T>(list: impl FnOnce() -> (T, HashSet<u64>)) -> (T, HashMap<u6
     (listed, found.holder)
 }
 
-/// The first process seen holding each of `inodes` (see `scan_while`).
-pub fn owners(inodes: &HashSet<u64>) -> HashMap<u64, u32> {
-    scan_while(|| ((), inodes.clone())).1
-}
-
 /// What the scan threads share: the first process seen holding each socket, and how many of
 /// the wanted ones are among them (counted from the moment the wanted set is known).
 #[derive(Debug, Default)]
@@ -193,8 +188,6 @@ mod tests {
         let port = held.local_addr().unwrap().port();
         let inode = inode_of(port);
         assert!(socket_inodes(std::process::id()).contains(&inode));
-        let owners = owners(&HashSet::from([inode]));
-        assert_eq!(owners.get(&inode), Some(&std::process::id()));
         // Listed while the scan runs: found all the same, and nothing else is kept.
         let (listed, owners) = scan_while(|| ("listed", HashSet::from([inode])));
         assert_eq!(listed, "listed");

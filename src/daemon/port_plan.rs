@@ -49,9 +49,9 @@ impl Assigned {
 /// Decides what to do about `service`'s configured port, from the machine as it is now.
 pub fn decide(stack: &Stack, service: &Service, assigned: &Assigned) -> Option<Decision> {
     let port = service.port?;
-    // The common case costs one read of the port's sockets, filtered by the kernel: free.
-    match listeners_on(port) {
-        Ok(on) if !on.iter().any(|l| l.proto == Proto::Tcp) => return Some(Decision::Use(port)),
+    // The common case costs one read of the port's TCP sockets, filtered by the kernel: free.
+    match listeners_on(port, false) {
+        Ok(on) if on.is_empty() => return Some(Decision::Use(port)),
         Ok(_) => {}
         // Nothing known: start, and let readiness tell.
         Err(_) => return Some(Decision::Use(port)),

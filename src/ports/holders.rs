@@ -56,7 +56,7 @@ pub fn all(udp: bool) -> io::Result<Vec<Holder>> {
 
 /// Who listens on `port` (TCP and UDP, any address).
 pub fn on_port(port: u16) -> io::Result<Vec<Holder>> {
-    read(|| listeners_on(port))
+    read(|| listeners_on(port, true))
 }
 
 /// The holders of `sockets` (one scan of the process table for all of them).
@@ -232,7 +232,7 @@ mod tests {
         )
         .unwrap();
         let port: u16 = line.trim().parse().unwrap();
-        let inode = listeners_on(port).unwrap()[0].inode;
+        let inode = listeners_on(port, false).unwrap()[0].inode;
         // The child (newer, so scanned first) holds it too; the parent is named.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let child = loop {

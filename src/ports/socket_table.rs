@@ -44,9 +44,10 @@ pub fn listeners(udp: bool) -> io::Result<Vec<Listener>> {
     read(udp, None)
 }
 
-/// The listening sockets on `port`, TCP and UDP.
-pub fn listeners_on(port: u16) -> io::Result<Vec<Listener>> {
-    read(true, Some(port))
+/// The listening sockets on `port`; UDP too when `udp` (each protocol asked for costs the
+/// kernel a walk of its whole table, however few sockets it holds).
+pub fn listeners_on(port: u16, udp: bool) -> io::Result<Vec<Listener>> {
+    read(udp, Some(port))
 }
 
 fn read(udp: bool, port: Option<u16>) -> io::Result<Vec<Listener>> {

@@ -126,4 +126,12 @@ fn udp_sockets_are_listed_only_with_all() {
     };
     assert!(has(&["ports", "--json", "--all"]));
     assert!(!has(&["ports", "--json"]));
+    // `who` looks at both protocols: a UDP socket holds the port too.
+    let out = Run::new(&["ports", "who", &port.to_string()])
+        .code(0)
+        .stdout();
+    assert!(
+        out.contains(&format!("pid {}", std::process::id())) && out.contains("udp"),
+        "{out}"
+    );
 }

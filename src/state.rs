@@ -27,8 +27,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// Puts the file `tmp` at `path` in one step. An existing `path` is swapped with `tmp`
 /// (`RENAME_EXCHANGE`) and the old content, now at `tmp`, removed: a plain rename over an
 /// existing file makes ext4 write the new file's data out first (its guard for programs
-/// that never sync), holding the directory's lock meanwhile, and with twenty shims recording
-/// their starts at once that was a quarter of what a shim cost. Where there is nothing to
+/// that never sync), holding the directory's lock meanwhile: with twenty shims recording how
+/// their services ended at once (`down`), they queued on it, and the blocks it allocated had
+/// to be freed again when the next start removed the old record. Where there is nothing to
 /// swap with, or the file system cannot swap, a rename does it.
 fn put_in_place(tmp: &Path, path: &Path) -> io::Result<()> {
     use rustix::fs::{CWD, RenameFlags, renameat_with};

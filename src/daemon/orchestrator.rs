@@ -173,11 +173,15 @@ impl Orchestrator {
             }
         }
         for (name, generation, earlier) in gates {
+            // Most services have nothing to wait for: they start here, and only those that
+            // wait get a thread to wait on.
+            let Some(waiting) = self.pass_gate(launch(&name, earlier), generation) else {
+                continue;
+            };
             let me = Arc::clone(self);
-            let launch = launch(&name, earlier);
             std::thread::Builder::new()
                 .name(format!("gate {name}"))
-                .spawn(move || me.gate(launch, generation))
+                .spawn(move || me.gate(waiting, generation))
                 .map_err(|e| Refusal::Unavailable(format!("cannot start a thread: {e}")))?;
         }
         Ok(wanted)
@@ -202,55 +206,59 @@ impl Orchestrator {
     }
 
     /// Waits until the service's dependencies allow it to start (and any earlier supervisor
-    /// of it has finished stopping), then starts it. Checking and starting happen under one
-    /// lock, so a started supervisor is always in the table.
-    fn gate(&self, launch: Launch, generation: u64) {
-        let service = launch
-            .stack
-            .service(&launch.service)
-            .expect("in the stack")
-            .clone();
-        loop {
-            let mut inner = self.lock();
-            match inner.slots.get(&service.name) {
-                Some(Slot::Waiting { generation: g, .. }) if *g == generation => {}
-                _ => return, // superseded by a later up or down
+    /// of it has finished stopping), then starts it.
+    fn gate(&self, mut launch: Launch, generation: u64) {
+        while let Some(waiting) = self.pass_gate(launch, generation) {
+            launch = waiting;
+            std::thread::sleep(GATE_POLL);
+        }
+    }
+
+    /// One look at the service's gate: started (or found superseded, or blocked), or handed
+    /// back to wait. Checking and starting happen under one lock, so a started supervisor is
+    /// always in the table.
+    fn pass_gate(&self, launch: Launch, generation: u64) -> Option<Launch> {
+        let mut inner = self.lock();
+        let service = launch.stack.service(&launch.service).expect("in the stack");
+        match inner.slots.get(&service.name) {
+            Some(Slot::Waiting { generation: g, .. }) if *g == generation => {}
+            _ => return None, // superseded by a later up or down
+        }
+        let retiring = inner
+            .retiring
+            .get(&service.name)
+            .is_some_and(|l| !l.is_empty());
+        let verdict = if retiring {
+            Gate::Wait
+        } else {
+            dependencies_verdict(&inner, service)
+        };
+        match verdict {
+            Gate::Wait => {
+                drop(inner);
+                return Some(launch);
             }
-            let retiring = inner
-                .retiring
-                .get(&service.name)
-                .is_some_and(|l| !l.is_empty());
-            let verdict = if retiring {
-                Gate::Wait
-            } else {
-                dependencies_verdict(&inner, &service)
-            };
-            match verdict {
-                Gate::Wait => {
-                    drop(inner);
-                    std::thread::sleep(GATE_POLL);
-                }
-                Gate::Blocked(reason) => {
-                    inner
-                        .slots
-                        .insert(service.name.clone(), Slot::Blocked { reason });
-                    return;
-                }
-                Gate::Open => {
-                    let slot = match Supervisor::start(launch) {
-                        Ok(supervisor) => Slot::Started {
-                            supervisor: Arc::new(supervisor),
-                            definition: Box::new(service.clone()),
-                        },
-                        Err(e) => Slot::Blocked {
-                            reason: format!("cannot supervise it: {e}"),
-                        },
-                    };
-                    inner.slots.insert(service.name.clone(), slot);
-                    return;
-                }
+            Gate::Blocked(reason) => {
+                inner
+                    .slots
+                    .insert(service.name.clone(), Slot::Blocked { reason });
+            }
+            Gate::Open => {
+                let definition = Box::new(service.clone());
+                let name = service.name.clone();
+                let slot = match Supervisor::start(launch) {
+                    Ok(supervisor) => Slot::Started {
+                        supervisor: Arc::new(supervisor),
+                        definition,
+                    },
+                    Err(e) => Slot::Blocked {
+                        reason: format!("cannot supervise it: {e}"),
+                    },
+                };
+                inner.slots.insert(name, slot);
             }
         }
+        None
     }
 
     /// Stops the named services and everything that depends on them (all when empty),

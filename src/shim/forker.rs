@@ -93,6 +93,10 @@ pub fn read_request(from: &mut impl Read, into: &mut Vec<u8>) -> io::Result<bool
 /// Serves the daemon on stdin until it closes it. `keep` runs in each forked shim with the
 /// spec's bytes and returns its exit code.
 pub fn serve(keep: impl Fn(&[u8]) -> i32) -> io::Result<()> {
+    // A session of its own is a scheduling group of its own where autogroups are on: while
+    // the services it forked start, the forker gets a share like each of theirs instead of
+    // splitting one with the daemon's threads.
+    let _ = rustix::process::setsid();
     // The connection moves off stdin, and stdin becomes /dev/null, so no shim holds it.
     let connection = rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stdin(), 3)?;
     let null = rustix::fs::open(

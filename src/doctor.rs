@@ -46,6 +46,7 @@ pub fn examine(stack: &Stack) -> Vec<Finding> {
     let mut out = vec![state_dir(&stack.state_dir), daemon(&paths)];
     out.extend(disk(&stack.state_dir));
     out.extend(run_files(stack));
+    out.extend(leftover_temporaries(stack));
     out.extend(ports(stack));
     out
 }
@@ -121,6 +122,29 @@ fn disk(dir: &Path) -> Option<Finding> {
     } else {
         finding(Level::Ok, format!("{mib} MiB free for the state dir"))
     })
+}
+
+/// Temporary files of run-file writes whose writer is gone (killed between writing and
+/// putting its file in place): nothing reads them, and `--fix` removes them. One whose
+/// writer's pid is alive again, reused or not, is left alone.
+fn leftover_temporaries(stack: &Stack) -> Vec<Finding> {
+    let Ok(dir) = std::fs::read_dir(stack.state_dir.join("run")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| {
+        let path = entry.ok()?.path();
+        let writer = crate::state::temporary_writer(path.file_name()?.to_str()?)?;
+        let gone = crate::process::ProcessId::of(writer).is_err();
+        gone.then(|| Finding {
+            level: Level::Warning,
+            message: format!(
+                "leftover temporary file {} of a write that never finished (pid {writer} is gone)",
+                path.display()
+            ),
+            fix: Some(path),
+        })
+    })
+    .collect()
 }
 
 fn run_files(stack: &Stack) -> Vec<Finding> {

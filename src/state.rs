@@ -13,7 +13,7 @@ use std::path::Path;
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = dir.join(format!(".{name}.{}{TEMPORARY}", std::process::id()));
     let result = (|| {
         std::fs::File::create(&tmp)?.write_all(bytes)?;
         put_in_place(&tmp, path)
@@ -22,6 +22,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// How the temporary file of a write ends: `.NAME.PID.tmp`, PID the writer's.
+const TEMPORARY: &str = ".tmp";
+
+/// The pid of the process that was writing `file_name`, when it is one of `write_atomic`'s
+/// temporary files (`.NAME.PID.tmp`): a writer killed before putting it in place, or right
+/// after a swap, leaves one behind.
+pub fn temporary_writer(file_name: &str) -> Option<u32> {
+    let rest = file_name.strip_prefix('.')?.strip_suffix(TEMPORARY)?;
+    let (name, pid) = rest.rsplit_once('.')?;
+    (!name.is_empty()).then_some(())?;
+    pid.parse().ok()
 }
 
 /// Puts the file `tmp` at `path` in one step. An existing `path` is swapped with `tmp`
@@ -98,6 +111,37 @@ mod tests {
         write_atomic(&path, b"two").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_temporary_file_names_its_writer() {
+        assert_eq!(temporary_writer(".api.json.4242.tmp"), Some(4242));
+        assert_eq!(temporary_writer(".a.b.json.7.tmp"), Some(7));
+        for other in [
+            "api.json",
+            ".api.json",
+            ".api.json.x.tmp",
+            "..4242.tmp",
+            "api.4.tmp",
+        ] {
+            assert_eq!(temporary_writer(other), None, "{other}");
+        }
+        // What write_atomic leaves while it writes is one.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.json");
+        let tmp = dir
+            .path()
+            .join(format!(".run.json.{}{TEMPORARY}", std::process::id()));
+        std::fs::write(&tmp, b"x").unwrap();
+        assert_eq!(
+            temporary_writer(tmp.file_name().unwrap().to_str().unwrap()),
+            Some(std::process::id())
+        );
+        write_atomic(&path, b"y").unwrap();
+        assert!(
+            !tmp.exists(),
+            "the write's own temporary file is the same name"
+        );
     }
 
     #[test]

@@ -234,10 +234,7 @@ impl Orchestrator {
             dependencies_verdict(&inner, service)
         };
         match verdict {
-            Gate::Wait => {
-                drop(inner);
-                return Some(launch);
-            }
+            Gate::Wait => return Some(launch),
             Gate::Blocked(reason) => {
                 inner
                     .slots

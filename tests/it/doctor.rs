@@ -67,3 +67,27 @@ fn a_configured_port_held_by_a_stranger_is_named() {
         std::process::id()
     ));
 }
+
+#[test]
+fn a_temporary_file_whose_writer_died_is_removed_and_a_live_writers_kept() {
+    let p = project(free_port());
+    let run = p.path().join(".berth/run");
+    std::fs::create_dir_all(&run).unwrap();
+    // What a writer killed between writing and putting its file in place leaves behind.
+    let dead = run.join(".api.json.4000000.tmp");
+    let live = run.join(format!(".db.json.{}.tmp", std::process::id()));
+    std::fs::write(&dead, b"{}").unwrap();
+    std::fs::write(&live, b"{}").unwrap();
+
+    let text = p.berth(&["doctor"]).code(0).stdout();
+    assert!(
+        text.contains("! leftover temporary file")
+            && text.contains(".api.json.4000000.tmp")
+            && !text.contains(".db.json."),
+        "{text}"
+    );
+    let fixed = p.berth(&["doctor", "--fix", "--json"]).code(0).json();
+    assert_eq!(fixed["fixed"].as_array().unwrap().len(), 1, "{fixed}");
+    assert!(!dead.exists());
+    assert!(live.exists());
+}

@@ -81,6 +81,21 @@ fn a_foreign_holder_makes_the_service_move_and_dependents_follow() {
 }
 
 #[test]
+fn a_udp_socket_on_the_port_does_not_take_it_from_a_tcp_service() {
+    let (db_port, alt) = (free_port(), free_port());
+    // TCP and UDP ports are separate: the service binds TCP beside it.
+    let _udp = std::net::UdpSocket::bind(("127.0.0.1", db_port)).expect("udp binds");
+    let project = project("", db_port, &[alt]);
+    let _down = Down(&project);
+    let up = project.berth(&["up"]).code(0);
+    assert!(!up.stderr().contains("moved to"), "{}", up.stderr());
+    let status = project.berth(&["status", "--json"]).code(0).json();
+    let db = view(&status, "db");
+    assert_eq!(db["port"], db_port);
+    assert!(db["configured_port"].is_null(), "{db}");
+}
+
+#[test]
 fn aggressive_stops_a_foreign_holder_and_takes_its_port() {
     let db_port = free_port();
     let mut squatter = Squatter::on(db_port, None).expect("the squatter listens");

@@ -5,6 +5,7 @@
 use crate::daemon::launch::run_file_path;
 use crate::daemon::paths::Paths;
 use crate::ports::holders::{self, Holder};
+use crate::ports::socket_table::listeners;
 use crate::process::table::Snapshot;
 use crate::stack::Stack;
 use crate::state::run_file::{Outcome, RunFile};
@@ -211,9 +212,18 @@ fn run_files(stack: &Stack) -> Vec<Finding> {
 
 /// Configured ports that something other than the service itself listens on.
 fn ports(stack: &Stack) -> Vec<Finding> {
-    let Ok(sockets) = holders::all(false) else {
+    let Ok(listening) = listeners(false) else {
         return vec![finding(Level::Warning, "cannot read the socket table")];
     };
+    // Only the configured ports' holders are looked up (one scan, which stops once they are
+    // found), not every listener's on the machine.
+    let configured: HashSet<u16> = stack.services.iter().filter_map(|s| s.port).collect();
+    let sockets = holders::resolve(
+        listening
+            .into_iter()
+            .filter(|l| configured.contains(&l.port))
+            .collect(),
+    );
     let snapshot = Snapshot::take();
     let mut out = Vec::new();
     for service in &stack.services {

@@ -11,9 +11,7 @@ use std::path::Path;
 
 /// Replaces `path` with `bytes` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
-    let tmp = dir.join(format!(".{name}.{}{TEMPORARY}", std::process::id()));
+    let tmp = temporary_path(path, std::process::id());
     let result = (|| {
         std::fs::File::create(&tmp)?.write_all(bytes)?;
         put_in_place(&tmp, path)
@@ -27,13 +25,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// How the temporary file of a write ends: `.NAME.PID.tmp`, PID the writer's.
 const TEMPORARY: &str = ".tmp";
 
+/// Where process `pid` writes `path`'s next content before putting it in place.
+fn temporary_path(path: &Path, pid: u32) -> std::path::PathBuf {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
+    dir.join(format!(".{name}.{pid}{TEMPORARY}"))
+}
+
 /// The pid of the process that was writing `file_name`, when it is one of `write_atomic`'s
 /// temporary files (`.NAME.PID.tmp`): a writer killed before putting it in place, or right
 /// after a swap, leaves one behind.
 pub fn temporary_writer(file_name: &str) -> Option<u32> {
     let rest = file_name.strip_prefix('.')?.strip_suffix(TEMPORARY)?;
     let (name, pid) = rest.rsplit_once('.')?;
-    (!name.is_empty()).then_some(())?;
+    if name.is_empty() {
+        return None;
+    }
     pid.parse().ok()
 }
 
@@ -129,9 +136,7 @@ mod tests {
         // What write_atomic leaves while it writes is one.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.json");
-        let tmp = dir
-            .path()
-            .join(format!(".run.json.{}{TEMPORARY}", std::process::id()));
+        let tmp = temporary_path(&path, std::process::id());
         std::fs::write(&tmp, b"x").unwrap();
         assert_eq!(
             temporary_writer(tmp.file_name().unwrap().to_str().unwrap()),

@@ -2,5 +2,8 @@
 //! and scripts (`curl --unix-socket .berth/berth.sock http://berth/v1/status`) all use it.
 //! Request and response types live in `types` for both sides.
 
+pub mod auth;
 pub mod client;
+pub mod metrics;
+pub mod monitoring;
 pub mod types;

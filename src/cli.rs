@@ -18,6 +18,7 @@ pub mod progress;
 pub mod restart;
 pub mod schema;
 pub mod shim;
+pub mod stats;
 pub mod status;
 pub mod up;
 
@@ -127,7 +128,23 @@ pub fn main() -> i32 {
             daemon::run(&cli.global, action.is_some(), *announce)
         }
         Command::Ports { action, all } => ports::run(&cli.global, action.as_ref(), *all),
-        Command::Events { services, lines } => events::run(&cli.global, services, *lines),
+        Command::Events {
+            services,
+            lines,
+            since,
+            kinds,
+            follow,
+        } => events::run(
+            &cli.global,
+            services,
+            &events::Options {
+                lines: *lines,
+                since: *since,
+                kinds: kinds.clone(),
+                follow: *follow,
+            },
+        ),
+        Command::Stats { services, since } => stats::run(&cli.global, services, *since),
     };
     code(outcome)
 }

@@ -3,15 +3,18 @@
 //! the pure restart policy they follow.
 
 pub mod events;
+pub mod history_routes;
 pub mod launch;
 pub mod orchestrator;
 pub mod paths;
 pub mod policy;
 pub mod port_plan;
 pub mod probe;
+pub mod query_string;
 pub mod readiness;
 pub mod rediscover;
-pub mod sampler;
+pub mod scrape;
 pub mod server;
 pub mod spawner;
 pub mod supervisor;
+pub mod tcp;

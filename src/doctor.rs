@@ -1,6 +1,7 @@
-//! `berth doctor`'s checks of a project's berth state: the state dir, the daemon's socket,
-//! the run files (corrupt, stale, pids reused), free disk space, and configured ports held by
-//! other processes. Each finding may carry a fix that is safe to apply (`--fix`).
+//! `berth doctor`'s checks of a project's berth state: the state dir (writable, private), the
+//! daemon's socket, the run files (corrupt, stale, pids reused), free disk space, configured
+//! ports held by other processes, the history database and the API's TCP listener. Each
+//! finding may carry a fix that is safe to apply (`--fix`).
 
 use crate::daemon::launch::run_file_path;
 use crate::daemon::paths::Paths;
@@ -45,7 +46,10 @@ const NO_SPACE: u64 = 10 << 20;
 pub fn examine(stack: &Stack) -> Vec<Finding> {
     let paths = Paths::new(&stack.state_dir);
     let mut out = vec![state_dir(&stack.state_dir), daemon(&paths)];
+    out.extend(private(&stack.state_dir));
     out.extend(disk(&stack.state_dir));
+    out.extend(history(&stack.state_dir, &paths));
+    out.extend(listener(stack, &paths));
     out.extend(run_files(stack));
     out.extend(leftover_temporaries(stack));
     out.extend(ports(stack));
@@ -79,6 +83,145 @@ fn state_dir(dir: &Path) -> Finding {
             ),
         ),
     }
+}
+
+/// Service logs, the history and the token are the user's alone.
+fn private(dir: &Path) -> Option<Finding> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        finding(
+            Level::Warning,
+            format!(
+                "state dir {} can be read by others (mode {:o}): its logs, history and API token are private; `chmod 700 {}` (the next `berth up` does it too)",
+                dir.display(),
+                mode & 0o777,
+                dir.display()
+            ),
+        )
+    })
+}
+
+/// The daemon's status, when one answers.
+fn daemon_status(paths: &Paths) -> Option<crate::api::types::StatusResponse> {
+    crate::api::client::call::<(), crate::api::types::StatusResponse>(
+        &paths.socket,
+        "GET",
+        "/v1/status?usage=false",
+        None,
+        std::time::Duration::from_secs(5),
+    )
+    .ok()
+}
+
+/// The history database: there and whole, its size, and what the daemon lost writing it.
+fn history(dir: &Path, paths: &Paths) -> Vec<Finding> {
+    let path = crate::history::path(dir);
+    let mut out = Vec::new();
+    let aside = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with("history.db.corrupt-")
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    if aside > 0 {
+        out.push(finding(
+            Level::Warning,
+            format!(
+                "{aside} corrupt history database(s) moved aside in {} (history.db.corrupt-*): delete them when you no longer need them",
+                dir.display()
+            ),
+        ));
+    }
+    match crate::history::query::open(dir) {
+        Ok(None) => out.push(finding(
+            Level::Ok,
+            "no history yet; the daemon starts one at its first `berth up`",
+        )),
+        Err(e) => out.push(finding(Level::Problem, e)),
+        Ok(Some(conn)) => {
+            let check: Result<String, _> =
+                conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0));
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            match check {
+                Ok(ok) if ok == "ok" => out.push(finding(
+                    Level::Ok,
+                    format!(
+                        "history {} is whole ({})",
+                        path.display(),
+                        crate::config::units::format_size(size)
+                    ),
+                )),
+                other => out.push(finding(
+                    Level::Problem,
+                    format!(
+                        "history {} is damaged ({}): the daemon moves it aside and starts afresh when it next opens it (`berth daemon stop`, then `berth up`)",
+                        path.display(),
+                        match other {
+                            Ok(why) => why,
+                            Err(e) => e.to_string(),
+                        }
+                    ),
+                )),
+            }
+        }
+    }
+    if let Some(health) = daemon_status(paths).and_then(|s| s.daemon.history) {
+        if let Some(why) = health.error {
+            out.push(finding(
+                Level::Problem,
+                format!("the daemon cannot write its history: {why}; {} records lost so far (services are not affected)", health.lost),
+            ));
+        } else if health.lost > 0 {
+            out.push(finding(
+                Level::Warning,
+                format!(
+                    "the daemon lost {} history records since it started (see .berth/daemon.log)",
+                    health.lost
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// The API on TCP: serving where the config says, or why not.
+fn listener(stack: &Stack, paths: &Paths) -> Option<Finding> {
+    let listen = stack.api.listen?;
+    if let Some(status) = daemon_status(paths) {
+        return Some(match status.daemon.api {
+            Some(api) if api.serving => {
+                finding(Level::Ok, format!("the API listens on {}", api.listen))
+            }
+            Some(api) => finding(
+                Level::Problem,
+                api.error
+                    .unwrap_or_else(|| format!("the API is not on {}", api.listen)),
+            ),
+            None => finding(
+                Level::Warning,
+                format!("the daemon does not serve the API on {listen} yet: run `berth up`"),
+            ),
+        });
+    }
+    // No daemon: will the port be free for it?
+    let held = holders::on_port(listen.port()).unwrap_or_default();
+    Some(match held.first() {
+        Some(holder) => finding(
+            Level::Problem,
+            format!(
+                "api.listen {listen} is held by {}: the daemon will serve on the Unix socket only; free the port or change `api.listen`",
+                holder.describe()
+            ),
+        ),
+        None => finding(Level::Ok, format!("api.listen {listen} is free")),
+    })
 }
 
 fn daemon(paths: &Paths) -> Finding {

@@ -14,7 +14,9 @@ use pattern::Pattern;
 use ranges::RangeList;
 use serde::{Deserialize, Serialize};
 pub use service::Service;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stack {
@@ -26,6 +28,12 @@ pub struct Stack {
     /// The profile applied, if any.
     pub profile: Option<String>,
     pub ports: PortPolicy,
+    /// The `monitor:` section: sampling and history.
+    #[serde(default)]
+    pub monitor: Monitor,
+    /// The `api:` section: the API on TCP.
+    #[serde(default)]
+    pub api: ApiConfig,
     /// In the order of the config file.
     pub services: Vec<Service>,
 }
@@ -38,6 +46,42 @@ pub struct PortPolicy {
     pub reserved: RangeList,
     /// Command lines berth must never stop.
     pub protect: Vec<Pattern>,
+}
+
+/// The `monitor:` section: how often usage is sampled into history and how long it is kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Monitor {
+    /// How often usage is sampled into history (1s … 1h).
+    pub interval: Duration,
+    /// How long the one-minute rollups are kept.
+    pub retention: Duration,
+    /// Cap on the history database, in bytes: the oldest history goes first.
+    pub max_size: u64,
+    /// File systems whose usage is tracked; empty means the state dir's.
+    pub disks: Vec<PathBuf>,
+}
+
+impl Default for Monitor {
+    fn default() -> Monitor {
+        Monitor {
+            interval: Duration::from_secs(5),
+            retention: Duration::from_secs(14 * 86_400),
+            max_size: 200 << 20,
+            disks: Vec::new(),
+        }
+    }
+}
+
+/// The `api:` section: the API on TCP, off unless `listen` is set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ApiConfig {
+    pub listen: Option<SocketAddr>,
+    /// The bearer token; `None`: the one generated into `.berth/token`.
+    pub token: Option<String>,
+    /// Lets Prometheus scrape `/metrics` with no token.
+    pub metrics_without_token: bool,
+    /// A non-loopback `listen` is only accepted with this.
+    pub allow_remote: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]

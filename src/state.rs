@@ -63,10 +63,27 @@ fn put_in_place(tmp: &Path, path: &Path) -> io::Result<()> {
     }
 }
 
+/// Creates the state dir if need be, readable by its owner alone (0700): service logs often
+/// hold secrets, and the history, the run files and the API token are nobody else's. An
+/// existing one that others could read is tightened.
+pub fn make_private(state_dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(state_dir)?;
+    let mode = std::fs::metadata(state_dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(mode & 0o700))?;
+    }
+    Ok(())
+}
+
 /// Whether berth can record what it starts in `state_dir`: a run file's worth of bytes
 /// written to `run/` and removed again. Checked before anything is started or stopped, so a
 /// read-only or full state dir changes nothing.
 pub fn check_writable(state_dir: &Path) -> Result<(), String> {
+    let _ = make_private(state_dir);
     let run = state_dir.join("run");
     let probe = run.join(format!(".probe.{}", std::process::id()));
     let result = std::fs::create_dir_all(&run).and_then(|()| {
@@ -88,6 +105,19 @@ pub fn check_writable(state_dir: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_state_dir_is_made_private_and_an_open_one_tightened() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("a/.berth");
+        make_private(&state).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&state), 0o700);
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+        check_writable(&state).unwrap();
+        assert_eq!(mode(&state), 0o700);
+    }
 
     #[test]
     fn a_state_dir_that_cannot_be_written_is_named() {

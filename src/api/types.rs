@@ -28,6 +28,19 @@ pub struct DownRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UpResponse {
     pub services: Vec<String>,
+    /// What the user should hear about besides the services (the API's port was taken).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// The API on TCP, as the daemon runs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiListener {
+    pub listen: String,
+    pub serving: bool,
+    /// Why it does not serve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// `GET /v1/status`, the shape of SPEC.md's `berth status --json`.
@@ -37,6 +50,11 @@ pub struct StatusResponse {
     pub health: StackHealth,
     pub daemon: DaemonInfo,
     pub services: Vec<ServiceView>,
+    /// The stack's health score: the lowest of its critical services' (see SPEC.md).
+    #[serde(default)]
+    pub score: Option<u8>,
+    #[serde(default)]
+    pub score_reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +70,12 @@ pub enum StackHealth {
 pub struct DaemonInfo {
     pub running: bool,
     pub pid: Option<u32>,
+    /// The API on TCP, when `api.listen` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<ApiListener>,
+    /// Records history lost since the daemon started, and why writing fails now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<crate::history::Health>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,6 +92,12 @@ pub struct ServiceView {
     pub cpu_percent: Option<f64>,
     pub rss_bytes: Option<u64>,
     pub exit_code: Option<i32>,
+    /// 0–100 while it runs (or has failed); `null` when stopped, exited or not started yet.
+    #[serde(default)]
+    pub score: Option<u8>,
+    /// Every point lost, in words.
+    #[serde(default)]
+    pub score_reasons: Vec<String>,
     /// Why it failed, or what it is waiting for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -93,6 +123,8 @@ impl ServiceView {
             cpu_percent: None,
             rss_bytes: None,
             exit_code: None,
+            score: None,
+            score_reasons: Vec::new(),
             reason: None,
             note: None,
             critical: service.critical,

@@ -274,11 +274,15 @@ Examples:
 
     /// What happened to the services: starts, exits, restarts, failures, port decisions
     #[command(after_help = "\
-From the daemon's event log (.berth/events.jsonl), oldest first.
+From the history database (.berth/history.db), oldest first; works with the daemon down.
+Kinds: started, ready, exited, restarting, failed, stopped, completed, adopted, port,
+health, alert, watch, config, history, api.
 
 Examples:
   berth events
   berth events api -n 20
+  berth events --since 1h --kind failed --kind restarting
+  berth events -f
   berth events --json")]
     Events {
         /// Services to show (default: all)
@@ -286,6 +290,34 @@ Examples:
         /// How many of the latest events
         #[arg(short = 'n', long, default_value_t = 50)]
         lines: usize,
+        /// Only events from this long ago on (e.g. 30m, 2d)
+        #[arg(long, value_parser = parse_duration)]
+        since: Option<std::time::Duration>,
+        /// Only events of this kind (repeatable)
+        #[arg(long = "kind", value_name = "KIND", value_parser = clap::builder::PossibleValuesParser::new(crate::api::monitoring::EVENT_KINDS))]
+        kinds: Vec<String>,
+        /// Keep printing new events as they happen (`-f` after `events` means this)
+        #[arg(long)]
+        follow: bool,
+    },
+
+    /// Usage and health over a window, from history: CPU, memory, restarts, checks
+    #[command(after_help = "\
+Per service: CPU average and maximum, memory average and maximum, restarts, the share of
+the window it was running and healthy, health-check p50/p95 and failures, and the time to
+ready of its last start; then the machine's CPU, memory, disk and load maxima. Works with
+the daemon down (reads .berth/history.db).
+
+Examples:
+  berth stats
+  berth stats api --since 24h
+  berth stats --since 7d --json")]
+    Stats {
+        /// Services to show (default: all)
+        services: Vec<String>,
+        /// The window: from this long ago until now
+        #[arg(long, value_parser = parse_duration, default_value = "1h")]
+        since: std::time::Duration,
     },
 
     /// The machine's listening sockets and who holds them; `who PORT`, `free PORT`
@@ -325,8 +357,8 @@ Examples:
     },
 }
 
-/// `-f` names the config file, except after `logs`, where it means `--follow` (as in docker
-/// compose). Rewrites that one case so the parser sees one meaning per flag.
+/// `-f` names the config file, except after `logs` and `events`, where it means `--follow`
+/// (as in docker compose). Rewrites that one case so the parser sees one meaning per flag.
 pub fn rewrite_logs_follow(args: Vec<OsString>) -> Vec<OsString> {
     let takes_value = ["-f", "--file", "--profile"];
     // The subcommand is the first argument that is neither a flag nor a flag's value.
@@ -341,7 +373,7 @@ pub fn rewrite_logs_follow(args: Vec<OsString>) -> Vec<OsString> {
             break;
         }
     }
-    if args.get(at).is_none_or(|a| a != "logs") {
+    if args.get(at).is_none_or(|a| a != "logs" && a != "events") {
         return args;
     }
     args.into_iter()
@@ -383,6 +415,7 @@ mod tests {
         assert_eq!(rewrite("berth up -f x.yaml"), "berth up -f x.yaml");
         assert_eq!(rewrite("berth -f logs check"), "berth -f logs check");
         assert_eq!(rewrite("berth"), "berth");
+        assert_eq!(rewrite("berth events -f api"), "berth events --follow api");
     }
 
     #[test]

@@ -1,45 +1,112 @@
-//! `berth events`: the latest entries of the daemon's event log, for all services or some.
+//! `berth events`: the event log from history, for all services or some, filtered by time and
+//! kind, as lines or JSON; `-f` keeps printing new events as they are written. Reads the
+//! database itself, so it works with the daemon down.
 
 use super::args::Global;
 use super::up::load_with_services;
 use super::{Exit, Failure};
-use crate::daemon::events::{self, Event};
+use crate::history::query::{self, EventFilter, StoredEvent};
 use crate::style::Style;
+use std::time::Duration;
 
-pub fn run(global: &Global, services: &[String], lines: usize) -> Result<Exit, Failure> {
+pub struct Options {
+    pub lines: usize,
+    pub since: Option<Duration>,
+    pub kinds: Vec<String>,
+    pub follow: bool,
+}
+
+/// How often `-f` looks for new events.
+const FOLLOW_EVERY: Duration = Duration::from_millis(200);
+
+pub fn run(global: &Global, services: &[String], options: &Options) -> Result<Exit, Failure> {
     let stack = load_with_services(global, services)?;
-    let all: Vec<Event> = events::read(&stack.state_dir)
-        .into_iter()
-        .filter(|e| services.is_empty() || services.contains(&e.service))
-        .collect();
-    let shown = &all[all.len().saturating_sub(lines)..];
-    if global.json {
-        println!("{}", serde_json::to_string(shown).expect("serializable"));
-        return Ok(Exit::Done);
-    }
+    let mut filter = EventFilter {
+        since_ms: options
+            .since
+            .map(|d| crate::logs::time::now_ms().saturating_sub(d.as_millis() as u64)),
+        services: services.to_vec(),
+        kinds: options.kinds.clone(),
+        after_id: None,
+        last: Some(options.lines),
+    };
     let style = Style::stdout();
-    let width = shown.iter().map(|e| e.service.len()).max().unwrap_or(0);
-    for e in shown {
-        let what = match e.event.as_str() {
-            "failed" | "exited" | "keeper_lost" => style.red(&e.event),
-            "ready" | "completed" | "adopted" => style.green(&e.event),
-            "restarting" | "port" => style.yellow(&e.event),
-            _ => e.event.clone(),
+    let mut printed = 0;
+    let mut printer = Printer {
+        json: global.json,
+        style,
+        width: services.iter().map(String::len).max().unwrap_or(0),
+    };
+    loop {
+        let conn = match query::open(&stack.state_dir) {
+            Ok(conn) => conn,
+            Err(e) => return Err(Failure::failed(e)),
         };
-        let pid = e.pid.map(|p| format!(" pid {p}")).unwrap_or_default();
-        let detail = if e.detail.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", e.detail)
+        let events = match &conn {
+            Some(conn) => query::events(conn, &filter)
+                .map_err(|e| Failure::failed(format!("cannot read the event log: {e}")))?,
+            None => Vec::new(),
         };
-        println!(
-            "{} {:<width$} {what}{pid}{detail}",
-            style.dim(&e.at),
-            e.service
-        );
+        printed += events.len();
+        for e in &events {
+            printer.print(e);
+        }
+        if let Some(last) = events.last() {
+            filter.after_id = Some(last.id);
+        }
+        if !options.follow {
+            break;
+        }
+        // Following: everything new from here on, however much.
+        filter.last = None;
+        std::thread::sleep(FOLLOW_EVERY);
     }
-    if shown.is_empty() && !global.quiet {
+    if printed == 0 && !global.quiet && !global.json {
         eprintln!("no events yet");
     }
     Ok(Exit::Done)
+}
+
+struct Printer {
+    json: bool,
+    style: Style,
+    width: usize,
+}
+
+impl Printer {
+    fn print(&mut self, e: &StoredEvent) {
+        let view = e.view();
+        if self.json {
+            println!("{}", serde_json::to_string(&view).expect("serializable"));
+            return;
+        }
+        let style = &self.style;
+        let who = view.service.as_deref().unwrap_or("berth");
+        self.width = self.width.max(who.len());
+        let kind = match view.kind.as_str() {
+            "failed" | "exited" => style.red(&view.kind),
+            "ready" | "completed" | "adopted" => style.green(&view.kind),
+            "restarting" | "port" | "health" | "alert" | "watch" | "history" => {
+                style.yellow(&view.kind)
+            }
+            _ => view.kind.clone(),
+        };
+        let pid = view
+            .data
+            .get("pid")
+            .and_then(|p| p.as_u64())
+            .map(|p| format!(" pid {p}"))
+            .unwrap_or_default();
+        let message = if view.message.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", view.message)
+        };
+        println!(
+            "{} {:<width$} {kind}{pid}{message}",
+            style.dim(&view.time),
+            who,
+            width = self.width
+        );
+    }
 }

@@ -118,24 +118,41 @@ fn from_run_files(stack: &Stack) -> StatusResponse {
                 }
                 _ => {}
             }
+            // Without the daemon there is no restart or check history: only the state counts.
+            let scored = crate::monitor::score::service(&crate::monitor::score::Facts {
+                state: view.state,
+                health: view.health,
+                restarts_in_window: 0,
+                restart_window: service.restart.window,
+                failed_checks: 0,
+                warning_alerts: 0,
+                critical_alerts: 0,
+            });
+            view.score = scored.value;
+            view.score_reasons = scored.reasons;
             view
         })
         .collect();
+    let score = crate::daemon::orchestrator::stack_score(&services);
     StatusResponse {
         project: stack.project.clone(),
         health: StackHealth::of(&services),
         daemon: DaemonInfo {
             running: false,
             pid: None,
+            api: None,
+            history: None,
         },
         services,
+        score: score.value,
+        score_reasons: score.reasons,
     }
 }
 
 fn table(status: &StatusResponse, style: Style) -> String {
     let mut rows = vec![
         [
-            "NAME", "STATE", "HEALTH", "PID", "PORT", "UPTIME", "RESTARTS", "CPU", "MEM",
+            "NAME", "STATE", "HEALTH", "SCORE", "PID", "PORT", "UPTIME", "RESTARTS", "CPU", "MEM",
         ]
         .map(String::from)
         .to_vec(),
@@ -146,6 +163,7 @@ fn table(status: &StatusResponse, style: Style) -> String {
             s.name.clone(),
             name(s.state),
             name(s.health),
+            s.score.map(|p| p.to_string()).unwrap_or_else(dash),
             s.pid.map(|p| p.to_string()).unwrap_or_else(dash),
             s.port.map(|p| p.to_string()).unwrap_or_else(dash),
             s.uptime_s
@@ -174,13 +192,26 @@ fn table(status: &StatusResponse, style: Style) -> String {
         out.push_str(&if i == 0 { style.dim(&line) } else { line });
         out.push('\n');
     }
+    // Why a score is under 100, service by service.
+    for s in status
+        .services
+        .iter()
+        .filter(|s| !s.score_reasons.is_empty())
+    {
+        out.push_str(&style.dim(&format!("{}: {}", s.name, s.score_reasons.join("; "))));
+        out.push('\n');
+    }
     let health = name(status.health);
+    let score = status
+        .score
+        .map(|s| format!(", score {s}"))
+        .unwrap_or_default();
     let daemon = if status.daemon.running {
         ""
     } else {
         " (daemon not running: from run files)"
     };
-    out.push_str(&format!("stack: {health}{daemon}\n"));
+    out.push_str(&format!("stack: {health}{score}{daemon}\n"));
     out
 }
 

@@ -76,6 +76,12 @@ pub fn bring_up(
         CALL_TIMEOUT,
     )
     .map_err(super::daemon_failure)?;
+    if voice != Voice::Silent {
+        let style = Style::stderr();
+        for note in &response.notes {
+            eprintln!("{} {note}", style.yellow("warning:"));
+        }
+    }
     if no_wait {
         if voice == Voice::Progress {
             eprintln!("starting {}", response.services.join(", "));

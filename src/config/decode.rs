@@ -1,7 +1,9 @@
 //! Decoding the config tree into a `Stack`: the top level, env files, the `ports` section and
-//! profiles here; services in `decode/service.rs`; cross-service rules in `validate.rs`.
+//! profiles here; services in `decode/service.rs`; `monitor` and `api` in
+//! `decode/monitor.rs`; cross-service rules in `validate.rs`.
 
 pub mod health;
+pub mod monitor;
 pub mod service;
 
 use super::dotenv;
@@ -55,6 +57,15 @@ pub fn decode(r: &mut Reader, root: &Node, file: &Path, options: &Options) -> Op
         Some(node) => r.entries(node, "env").unwrap_or_default(),
         None => Vec::new(),
     };
+    // Read before `services` is required, so that their problems are reported either way.
+    let monitor = top
+        .get("monitor")
+        .and_then(|n| monitor::monitor(r, n, dir))
+        .unwrap_or_default();
+    let api = top
+        .get("api")
+        .and_then(|n| monitor::api(r, n, &[&top_files, &options.env], top.get("services")))
+        .unwrap_or_default();
 
     let Some((services_key, services_node)) = top.entry("services") else {
         r.error(
@@ -108,6 +119,8 @@ pub fn decode(r: &mut Reader, root: &Node, file: &Path, options: &Options) -> Op
         state_dir: state_dir?,
         profile: options.profile.clone(),
         ports,
+        monitor,
+        api,
         services: services.into_iter().collect::<Option<_>>()?,
     })
 }

@@ -7,11 +7,17 @@ pub const TOP: &[&str] = &[
     "env",
     "env_file",
     "ports",
+    "monitor",
+    "api",
     "profiles",
     "services",
 ];
 
 pub const PORTS: &[&str] = &["strategy", "reserved", "protect"];
+
+pub const MONITOR: &[&str] = &["interval", "retention", "max_size", "disks"];
+
+pub const API: &[&str] = &["listen", "token", "metrics_without_token", "allow_remote"];
 
 pub const PROFILE: &[&str] = &["env", "env_file", "services"];
 

@@ -7,7 +7,7 @@ use crate::stack::health::Probe;
 use crate::stack::ranges::RangeList;
 use crate::stack::service::Command;
 use crate::stack::template::Template;
-use crate::stack::{Service, Stack};
+use crate::stack::{ApiConfig, Service, Stack};
 use serde_json::{Map, Value, json};
 use std::path::Path;
 
@@ -26,8 +26,35 @@ pub fn resolved(stack: &Stack) -> Value {
             "reserved": ranges(&stack.ports.reserved),
             "protect": stack.ports.protect.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
         },
+        "monitor": {
+            "interval": format_duration(stack.monitor.interval),
+            "retention": format_duration(stack.monitor.retention),
+            "max_size": format_size(stack.monitor.max_size),
+            // Empty means the state dir's file system; naming the state dir instead would
+            // not load again before the state dir exists.
+            "disks": stack.monitor.disks.iter().map(|d| d.display().to_string()).collect::<Vec<_>>(),
+        },
+        "api": api(&stack.api),
         "services": services,
     })
+}
+
+/// `listen` only when set (the API is off otherwise); `token` only when the config gave one:
+/// a generated token lives in `.berth/token` and is never copied into printed output.
+fn api(api: &ApiConfig) -> Value {
+    let mut out = Map::new();
+    if let Some(listen) = api.listen {
+        out.insert("listen".into(), json!(listen.to_string()));
+    }
+    if let Some(token) = &api.token {
+        out.insert("token".into(), json!(escape(token)));
+    }
+    out.insert(
+        "metrics_without_token".into(),
+        json!(api.metrics_without_token),
+    );
+    out.insert("allow_remote".into(), json!(api.allow_remote));
+    Value::Object(out)
 }
 
 fn service(stack: &Stack, s: &Service, dir: &Path) -> Value {

@@ -142,6 +142,32 @@ pub fn schema() -> Value {
                     "protect": {"type": "array", "items": {"type": "string"}, "description": "Regexes on command lines berth must never stop."}
                 }
             },
+            "monitor": {
+                "type": "object",
+                "additionalProperties": false,
+                "description": "How often usage is sampled into history and how long it is kept.",
+                "properties": {
+                    "interval": merge(&duration, json!({"default": "5s", "description": "How often usage is sampled: 1s to 1h."})),
+                    "retention": merge(&duration, json!({"default": "14d", "description": "How long history is kept: at least 1h."})),
+                    "max_size": {"type": ["string", "integer"], "default": "200MiB", "description": "Cap on the history database, at least 1MiB; the oldest history goes first."},
+                    "disks": {"type": "array", "items": {"type": "string", "minLength": 1}, "description": "File systems whose usage is tracked (paths that exist); default: the state dir's."}
+                }
+            },
+            "api": {
+                "type": "object",
+                "additionalProperties": false,
+                "description": "The API on TCP, off unless `listen` is set.",
+                "properties": {
+                    "listen": {
+                        "type": "string",
+                        "pattern": "^(localhost|[0-9.]+|\\[[0-9A-Fa-f:.]+\\]):[0-9]+$",
+                        "description": "HOST:PORT with an IP address or `localhost`, e.g. 127.0.0.1:9400. A non-loopback address needs `allow_remote: true`."
+                    },
+                    "token": {"type": "string", "minLength": 1, "description": "The bearer token, at least 16 characters, e.g. `${BERTH_TOKEN}`; default: generated once into .berth/token."},
+                    "metrics_without_token": {"type": "boolean", "default": false, "description": "Lets Prometheus scrape /metrics with no token."},
+                    "allow_remote": {"type": "boolean", "default": false, "description": "Allows a non-loopback `listen`."}
+                }
+            },
             "profiles": {
                 "type": "object",
                 "additionalProperties": {
@@ -201,6 +227,11 @@ mod tests {
         let service = &s["properties"]["services"]["additionalProperties"];
         assert_eq!(properties(&s), sorted(keys::TOP));
         assert_eq!(properties(&s["properties"]["ports"]), sorted(keys::PORTS));
+        assert_eq!(
+            properties(&s["properties"]["monitor"]),
+            sorted(keys::MONITOR)
+        );
+        assert_eq!(properties(&s["properties"]["api"]), sorted(keys::API));
         assert_eq!(
             properties(&s["properties"]["profiles"]["additionalProperties"]),
             sorted(keys::PROFILE)

@@ -6,11 +6,13 @@
 
 use super::port_plan::Assigned;
 use super::rediscover::{Earlier, Markings};
-use super::sampler::Sampler;
 use super::spawner::Spawner;
 use super::supervisor::{HealthState, Launch, ServiceState, ServiceStatus, Supervisor};
 use crate::api::types::{DaemonInfo, ServiceView, StackHealth, StatusResponse, UpRequest};
+use crate::history::History;
 use crate::logs::time::now_ms;
+use crate::monitor::sampler::{Monitor, Subject};
+use crate::monitor::score;
 use crate::stack::graph::Graph;
 use crate::stack::service::Condition;
 use crate::stack::{Service, Stack};
@@ -23,14 +25,15 @@ pub struct Orchestrator {
     inner: Mutex<Inner>,
     /// Every service's port as assigned (moved ones where they went), across `up`s.
     ports: Arc<Assigned>,
+    history: History,
+    /// The latest usage of every running service and of the machine.
+    monitor: Monitor,
 }
 
 #[derive(Default)]
 struct Inner {
     stack: Option<Arc<Stack>>,
     slots: BTreeMap<String, Slot>,
-    /// CPU and memory of the services' process trees, read at most once a second.
-    sampler: Sampler,
     /// Bumped on every change of a slot, so a gate acting on a stale view stands down.
     generation: u64,
     /// Supervisors being stopped, per service: a new one starts only when these are gone, so
@@ -73,12 +76,74 @@ enum Slot {
 const GATE_POLL: Duration = Duration::from_millis(2);
 
 impl Orchestrator {
-    pub fn new(spawner: Arc<Spawner>) -> Arc<Orchestrator> {
-        Arc::new(Orchestrator {
+    /// The orchestrator, with its sampler running (it samples once the first `up` brings a
+    /// stack).
+    pub fn new(spawner: Arc<Spawner>, history: History) -> Arc<Orchestrator> {
+        let me = Arc::new(Orchestrator {
             spawner,
             inner: Mutex::new(Inner::default()),
             ports: Arc::default(),
-        })
+            history: history.clone(),
+            monitor: Monitor::default(),
+        });
+        let weak = Arc::downgrade(&me);
+        if let Err(e) = me
+            .monitor
+            .start(move || weak.upgrade()?.subjects(), history)
+        {
+            eprintln!("berth: cannot start the sampler, usage will not be shown: {e}");
+        }
+        me
+    }
+
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    pub fn monitor(&self) -> &Monitor {
+        &self.monitor
+    }
+
+    /// The stack the daemon runs, once an `up` brought one.
+    pub fn stack(&self) -> Option<Arc<Stack>> {
+        self.lock().stack.clone()
+    }
+
+    /// What each started service's supervisor knows now.
+    pub fn supervised(&self) -> BTreeMap<String, ServiceStatus> {
+        self.lock()
+            .slots
+            .iter()
+            .filter_map(|(name, slot)| match slot {
+                Slot::Started { supervisor, .. } => Some((name.clone(), supervisor.status())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The services running now, for the sampler; `None` while no stack is loaded.
+    fn subjects(&self) -> Option<Vec<Subject>> {
+        let inner = self.lock();
+        inner.stack.as_ref()?;
+        Some(
+            inner
+                .slots
+                .iter()
+                .filter_map(|(name, slot)| match slot {
+                    Slot::Started { supervisor, .. } => Some((name, supervisor.status())),
+                    _ => None,
+                })
+                .filter(|(_, s)| is_alive(s))
+                .filter_map(|(name, s)| {
+                    Some(Subject {
+                        name: name.clone(),
+                        pid: s.main?.pid,
+                        healthy: s.state == ServiceState::Running
+                            && s.health == HealthState::Healthy,
+                    })
+                })
+                .collect(),
+        )
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -98,6 +163,7 @@ impl Orchestrator {
             base_env: Arc::clone(&env),
             ports: Arc::clone(&ports),
             spawner: Arc::clone(&self.spawner),
+            history: self.history.clone(),
             earlier,
         };
         let mut gates = Vec::new();
@@ -118,6 +184,7 @@ impl Orchestrator {
                 }
             }
             inner.stack = Some(Arc::clone(&stack));
+            self.configure_monitoring(&stack);
             // Services no longer in the config are stopped.
             let removed: Vec<String> = inner
                 .slots
@@ -185,6 +252,22 @@ impl Orchestrator {
                 .map_err(|e| Refusal::Unavailable(format!("cannot start a thread: {e}")))?;
         }
         Ok(wanted)
+    }
+
+    /// Sampling and history as the stack's `monitor:` section says.
+    fn configure_monitoring(&self, stack: &Stack) {
+        let disks = match stack.monitor.disks.is_empty() {
+            true => vec![stack.state_dir.clone()],
+            false => stack.monitor.disks.clone(),
+        };
+        self.monitor.configure(crate::monitor::sampler::Settings {
+            interval: stack.monitor.interval,
+            disks,
+        });
+        self.history.configure(crate::history::Settings {
+            retention: stack.monitor.retention,
+            max_size: stack.monitor.max_size,
+        });
     }
 
     /// Stops `supervisor` in the background; the service's next supervisor waits for that.
@@ -331,9 +414,10 @@ impl Orchestrator {
         Ok(stopped)
     }
 
-    /// Every service's state; with `usage`, its process tree's CPU and memory too.
+    /// Every service's state and score; with `usage`, its process tree's CPU and memory too,
+    /// from the latest sampling round (a service newer than that round asks for one).
     pub fn status(&self, usage: bool) -> StatusResponse {
-        let mut inner = self.lock();
+        let inner = self.lock();
         let Some(stack) = inner.stack.clone() else {
             return StatusResponse {
                 project: String::new(),
@@ -341,8 +425,12 @@ impl Orchestrator {
                 daemon: DaemonInfo {
                     running: true,
                     pid: Some(std::process::id()),
+                    api: None,
+                    history: Some(self.history.health()),
                 },
                 services: Vec::new(),
+                score: None,
+                score_reasons: Vec::new(),
             };
         };
         let now = now_ms();
@@ -360,16 +448,9 @@ impl Orchestrator {
                 _ => None,
             })
             .collect();
-        let alive: Vec<(&str, u32)> = statuses
-            .iter()
-            .filter(|(_, s)| is_alive(s))
-            .filter_map(|(name, s)| Some((*name, s.main?.pid)))
-            .collect();
-        let readings = match usage {
-            true => inner.sampler.read(&alive, now),
-            false => BTreeMap::new(),
-        };
+        let latest = self.monitor.latest();
         let mut services = Vec::new();
+        let mut uncovered = false;
         for (service, slot) in slots {
             let mut view = ServiceView::stopped(service);
             match slot {
@@ -398,21 +479,42 @@ impl Orchestrator {
                         view.uptime_s = s
                             .started_at_ms
                             .map(|t| now.saturating_sub(t) as f64 / 1000.0);
-                        if let Some(reading) = readings.get(&service.name) {
-                            view.rss_bytes = Some(reading.rss_bytes);
-                            view.cpu_percent = Some(reading.cpu_percent);
+                        match latest.services.get(&service.name) {
+                            Some(reading) if reading.pid == main.pid => {
+                                if usage {
+                                    view.rss_bytes = Some(reading.usage.rss_bytes);
+                                    view.cpu_percent = Some(reading.cpu_percent);
+                                }
+                            }
+                            _ => uncovered = true,
                         }
                     }
+                    let scored = score::service(&facts(service, s, now));
+                    view.score = scored.value;
+                    view.score_reasons = scored.reasons;
                 }
+            }
+            if view.state == ServiceState::Failed && view.score.is_none() {
+                view.score = Some(0);
+                view.score_reasons = vec!["failed: 0".into()];
             }
             services.push(view);
         }
+        drop(inner);
+        if uncovered && usage {
+            self.monitor.poke();
+        }
+        let stack_score = stack_score(&services);
         StatusResponse {
             project: stack.project.clone(),
+            score: stack_score.value,
+            score_reasons: stack_score.reasons,
             health: StackHealth::of(&services),
             daemon: DaemonInfo {
                 running: true,
                 pid: Some(std::process::id()),
+                api: None,
+                history: Some(self.history.health()),
             },
             services,
         }
@@ -446,6 +548,32 @@ pub fn validate(request: &UpRequest) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// What a running service's score is computed from.
+pub fn facts(service: &Service, s: &ServiceStatus, now_ms: u64) -> score::Facts {
+    score::Facts {
+        state: s.state,
+        health: s.health,
+        restarts_in_window: s.restarts_within(service.restart.window, now_ms),
+        restart_window: service.restart.window,
+        failed_checks: s.failed_checks(),
+        warning_alerts: 0,
+        critical_alerts: 0,
+    }
+}
+
+/// The stack's score from its services' views.
+pub fn stack_score(services: &[ServiceView]) -> score::Score {
+    let members: Vec<score::Member> = services
+        .iter()
+        .map(|v| score::Member {
+            name: &v.name,
+            critical: v.critical,
+            score: v.score,
+        })
+        .collect();
+    score::stack(&members)
 }
 
 enum Gate {

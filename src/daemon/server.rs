@@ -2,13 +2,15 @@
 //! control API on its Unix socket (mode 0600). SIGTERM, SIGINT or `POST /v1/daemon/stop` end
 //! it and leave every service running: they outlive the supervisor.
 
+use super::history_routes;
 use super::orchestrator::{Orchestrator, Refusal};
 use super::paths::Paths;
+use super::query_string::Query;
 use super::spawner::Spawner;
 use crate::api::types::{DownRequest, ErrorBody, UpRequest, UpResponse};
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::http::{StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -23,6 +25,8 @@ use tokio::sync::Notify;
 struct App {
     orchestrator: Arc<Orchestrator>,
     shutdown: Arc<Notify>,
+    /// The API on TCP, as the last `up`'s config said.
+    tcp: Arc<super::tcp::Listener>,
 }
 
 /// What the daemon writes on stdout once it serves, when asked to announce it.
@@ -32,7 +36,7 @@ pub const ANNOUNCEMENT: &[u8] = b"ready\n";
 /// [`ANNOUNCEMENT`] on stdout once it serves and then lets go of stdout (its starter waits for
 /// that instead of trying to connect again and again).
 pub fn run(paths: &Paths, berth: PathBuf, announce: bool) -> Result<(), String> {
-    std::fs::create_dir_all(&paths.state_dir).map_err(|e| {
+    crate::state::make_private(&paths.state_dir).map_err(|e| {
         format!(
             "cannot create the state dir {}: {e}",
             paths.state_dir.display()
@@ -58,8 +62,9 @@ pub fn run(paths: &Paths, berth: PathBuf, announce: bool) -> Result<(), String> 
     let spawner = Arc::new(Spawner::new(berth));
     spawner.warm();
     let app = App {
-        orchestrator: Orchestrator::new(spawner),
+        orchestrator: Orchestrator::new(spawner, crate::history::History::start(&paths.state_dir)),
         shutdown: Arc::new(Notify::new()),
+        tcp: Arc::default(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -68,13 +73,9 @@ pub fn run(paths: &Paths, berth: PathBuf, announce: bool) -> Result<(), String> 
     let served = runtime.block_on(async move {
         let listener = tokio::net::UnixListener::from_std(listener)?;
         let shutdown = Arc::clone(&app.shutdown);
-        let router = Router::new()
-            .route("/v1/status", get(status))
-            .route("/v1/up", post(up))
-            .route("/v1/down", post(down))
-            .route("/v1/daemon/stop", post(stop))
-            .with_state(app);
-        axum::serve(listener, router)
+        let history = app.orchestrator.history().clone();
+        let router = router(app);
+        let served = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 let mut term =
                     tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -92,10 +93,56 @@ pub fn run(paths: &Paths, berth: PathBuf, announce: bool) -> Result<(), String> 
                     _ = shutdown.notified() => {}
                 }
             })
-            .await
+            .await;
+        // What is queued for history is written before the daemon goes.
+        history.flush(std::time::Duration::from_secs(2));
+        served
     });
     let _ = std::fs::remove_file(&paths.socket);
     served.map_err(|e| format!("serving the API: {e}"))
+}
+
+/// Every route, for the Unix socket and (behind `api::auth`) the TCP listener.
+fn router(app: App) -> Router {
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/up", post(up))
+        .route("/v1/down", post(down))
+        .route("/v1/daemon/stop", post(stop))
+        .route("/v1/stats", get(reading(history_routes::stats)))
+        .route("/v1/events", get(reading(history_routes::events)))
+        .route("/v1/history", get(reading(history_routes::history)))
+        .route("/metrics", get(metrics))
+        .fallback(|uri: Uri| async move {
+            error(StatusCode::NOT_FOUND, format!("no route {}", uri.path()))
+        })
+        .with_state(app)
+}
+
+type Reading = fn(&Orchestrator, &Query) -> Result<Response, (StatusCode, String)>;
+
+/// A GET route answered from the query string, off the async thread.
+fn reading(
+    route: Reading,
+) -> impl Fn(State<App>, Uri) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>> + Clone {
+    move |State(app): State<App>, uri: Uri| {
+        Box::pin(async move {
+            let query = Query::parse(uri.query());
+            match blocking(move || route(&app.orchestrator, &query)).await {
+                Ok(Ok(response)) => response,
+                Ok(Err((status, message))) => error(status, message),
+                Err(response) => response,
+            }
+        })
+    }
+}
+
+async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
+    match blocking(move || history_routes::metrics(&app.orchestrator, &headers)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err((status, message))) => error(status, message),
+        Err(response) => response,
+    }
 }
 
 /// Takes the state dir's daemon lock, recording our pid in it; fails if another daemon has it.
@@ -148,8 +195,15 @@ async fn blocking<T: Send + 'static>(
 
 /// The services an `up` or `down` acted on, or why it refused (a bad request).
 fn answer(outcome: Result<Result<Vec<String>, Refusal>, Response>) -> Response {
+    answer_with(outcome, Vec::new())
+}
+
+fn answer_with(
+    outcome: Result<Result<Vec<String>, Refusal>, Response>,
+    notes: Vec<String>,
+) -> Response {
     match outcome {
-        Ok(Ok(services)) => Json(UpResponse { services }).into_response(),
+        Ok(Ok(services)) => Json(UpResponse { services, notes }).into_response(),
         Ok(Err(Refusal::BadRequest(message))) => error(StatusCode::BAD_REQUEST, message),
         Ok(Err(Refusal::Unavailable(message))) => error(StatusCode::SERVICE_UNAVAILABLE, message),
         Err(response) => response,
@@ -164,8 +218,12 @@ async fn status(State(app): State<App>, uri: Uri) -> Response {
         .unwrap_or("")
         .split('&')
         .any(|pair| pair == "usage=false");
+    let tcp = Arc::clone(&app.tcp);
     match blocking(move || app.orchestrator.status(usage)).await {
-        Ok(status) => Json(status).into_response(),
+        Ok(mut status) => {
+            status.daemon.api = tcp.info();
+            Json(status).into_response()
+        }
         Err(response) => response,
     }
 }
@@ -176,7 +234,16 @@ async fn up(State(app): State<App>, body: Result<Json<UpRequest>, JsonRejection>
         Err(rejection) => return error(rejection.status(), rejection.body_text()),
     };
     let orchestrator = Arc::clone(&app.orchestrator);
-    answer(blocking(move || orchestrator.up(request)).await)
+    let api = request.stack.api.clone();
+    let state_dir = request.stack.state_dir.clone();
+    let outcome = blocking(move || orchestrator.up(request)).await;
+    // The API's port follows the config the stack was brought up with; its problems are
+    // told, never a reason for the stack not to run.
+    let notes = match &outcome {
+        Ok(Ok(_)) => app.tcp.ensure(&api, &state_dir, router(app.clone())),
+        _ => Vec::new(),
+    };
+    answer_with(outcome, notes)
 }
 
 async fn down(State(app): State<App>, body: Result<Json<DownRequest>, JsonRejection>) -> Response {

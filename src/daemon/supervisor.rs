@@ -4,14 +4,15 @@
 //! own that sleeps in `poll` on the shim's pidfd and a wake-up socket, so a quiet service
 //! costs nothing; a stop request wakes it at once.
 
-use super::events;
 use super::launch::shim_spec;
-use super::policy::{self, Ending, History};
+use super::policy::{self, Ending};
 use super::port_plan::{self, Assigned};
 use super::probe;
 use super::readiness::{self, Readiness};
 use super::rediscover::{self, Earlier};
 use super::spawner::{Shim, Spawner};
+use crate::api::metrics::CheckHistogram;
+use crate::history::{CheckResult, History};
 use crate::logs::time::now_ms;
 use crate::ports::plan::Decision;
 use crate::process::ProcessId;
@@ -22,7 +23,7 @@ use rustix::event::{PollFd, PollFlags, poll};
 use rustix::process::Signal;
 use rustix::process::{PidfdFlags, pidfd_open};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
@@ -56,7 +57,7 @@ pub enum HealthState {
 }
 
 /// What the supervisor knows of its service right now.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ServiceStatus {
     pub state: ServiceState,
     pub health: HealthState,
@@ -70,6 +71,41 @@ pub struct ServiceStatus {
     /// What was decided about its port at its last start.
     pub note: Option<String>,
     pub started_at_ms: Option<u64>,
+    /// When each restart decided within the last `restart_window` was (ms), oldest first.
+    pub restart_times: Vec<u64>,
+    /// The last ten health checks, oldest first: whether each passed.
+    pub recent_checks: VecDeque<bool>,
+    pub check_durations: CheckHistogram,
+    pub check_failures: u64,
+    /// Start to ready, of the last start that became ready.
+    pub ready_ms: Option<u64>,
+    /// Port decisions made for it, by kind (`moved`, `replaced`, …).
+    pub port_decisions: BTreeMap<&'static str, u64>,
+}
+
+/// How many health checks the score looks back on.
+pub const RECENT_CHECKS: usize = 10;
+
+impl ServiceStatus {
+    /// Failed checks among the last ten.
+    pub fn failed_checks(&self) -> u32 {
+        self.recent_checks.iter().filter(|ok| !**ok).count() as u32
+    }
+
+    /// Restarts within the `window` before `now_ms`.
+    pub fn restarts_within(&self, window: Duration, now_ms: u64) -> u32 {
+        let since = now_ms.saturating_sub(window.as_millis() as u64);
+        self.restart_times.iter().filter(|t| **t >= since).count() as u32
+    }
+
+    fn checked(&mut self, ok: bool, took: Duration) {
+        if self.recent_checks.len() == RECENT_CHECKS {
+            self.recent_checks.pop_front();
+        }
+        self.recent_checks.push_back(ok);
+        self.check_durations.observe(took.as_secs_f64());
+        self.check_failures += u64::from(!ok);
+    }
 }
 
 /// What a supervisor needs to start its service.
@@ -83,6 +119,8 @@ pub struct Launch {
     pub ports: Arc<Assigned>,
     /// What starts the shims.
     pub spawner: Arc<Spawner>,
+    /// Where events and health checks are recorded.
+    pub history: History,
     /// What runs of the service already: an instance to watch instead of starting one (a new
     /// daemon re-adopting it), or the remains of one to stop before starting.
     pub earlier: Option<Earlier>,
@@ -131,6 +169,12 @@ impl Supervisor {
                 reason: None,
                 note: None,
                 started_at_ms: None,
+                restart_times: Vec::new(),
+                recent_checks: VecDeque::new(),
+                check_durations: CheckHistogram::default(),
+                check_failures: 0,
+                ready_ms: None,
+                port_decisions: BTreeMap::new(),
             }),
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
@@ -291,10 +335,16 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
         return;
     };
     let port_of = |name: &str| launch.ports.get(name);
-    let journal = |event: &str, pid: Option<u32>, detail: &str| {
-        events::record(&stack.state_dir, &service.name, event, pid, detail)
+    let journal = |kind: &str, pid: Option<u32>, message: &str| {
+        let data = match pid {
+            Some(pid) => serde_json::json!({ "pid": pid }),
+            None => serde_json::Value::Null,
+        };
+        launch
+            .history
+            .event(Some(&service.name), kind, message, data);
     };
-    let mut history = History::default();
+    let mut restarts = policy::History::default();
     // Whether this start already planned its port a second time (see below).
     let mut replanned = false;
     let mut adopt = match launch.earlier.clone() {
@@ -320,7 +370,9 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
         {
             launch.ports.set(&service.name, port);
         }
-        if !adopting && let Err(why) = settle_port(stack, service, &launch.ports, shared) {
+        if !adopting
+            && let Err(why) = settle_port(stack, service, &launch.ports, shared, &launch.history)
+        {
             return shared.update(|s| {
                 s.state = ServiceState::Failed;
                 s.health = HealthState::Unhealthy;
@@ -372,13 +424,28 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
         let end = match ready {
             Readiness::Ready => {
                 replanned = false;
-                journal("ready", shared_main(shared), "");
+                let ready_ms = now_ms().saturating_sub(started_ms);
+                launch.history.event(
+                    Some(&service.name),
+                    "ready",
+                    &format!("ready in {ready_ms}ms"),
+                    serde_json::json!({ "pid": shared_main(shared), "ready_ms": ready_ms }),
+                );
                 shared.update(|s| {
                     s.state = ServiceState::Running;
                     s.health = HealthState::Healthy;
                     s.reason = None;
+                    s.ready_ms = Some(ready_ms);
                 });
-                watch(service, &spec, &mut shim, shared, wake, &port_of)
+                watch(
+                    service,
+                    &spec,
+                    &mut shim,
+                    shared,
+                    wake,
+                    &port_of,
+                    &launch.history,
+                )
             }
             Readiness::Cancelled => {
                 stop_shim(&mut shim, shared, &spec.run_file);
@@ -459,7 +526,7 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
         let decision = policy::decide(
             &service.restart,
             &service.success_codes,
-            &mut history,
+            &mut restarts,
             ending,
             Duration::from_millis(now_ms().saturating_sub(started_ms)),
             now_ms(),
@@ -468,10 +535,15 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
         shared.update(|s| s.exit_code = code);
         match decision {
             policy::Decision::Restart { after } => {
+                let now = now_ms();
+                let window = service.restart.window;
                 shared.update(|s| {
                     s.state = ServiceState::Backoff;
                     s.health = HealthState::Unhealthy;
                     s.restarts += 1;
+                    let since = now.saturating_sub(window.as_millis() as u64);
+                    s.restart_times.retain(|t| *t >= since);
+                    s.restart_times.push(now);
                 });
                 let restarts = shared
                     .status
@@ -514,6 +586,7 @@ fn watch(
     shared: &Shared,
     wake: &UnixStream,
     port_of: &dyn Fn(&str) -> Option<u16>,
+    history: &History,
 ) -> RunEnd {
     let Some(pidfd) = shim.take_pidfd() else {
         shim.wait();
@@ -545,8 +618,26 @@ fn watch(
         if let (Some(health), Some(at)) = (&service.health, next_check)
             && Instant::now() >= at
         {
-            match probe::check(health, port_of, &spec.env, &spec.cwd) {
+            let began = Instant::now();
+            let verdict = probe::check(health, port_of, &spec.env, &spec.cwd);
+            let took = began.elapsed();
+            history.check(CheckResult {
+                service: service.name.clone(),
+                at_ms: now_ms(),
+                ok: verdict.is_ok(),
+                duration_us: took.as_micros() as u64,
+            });
+            shared.update(|s| s.checked(verdict.is_ok(), took));
+            match verdict {
                 Ok(()) => {
+                    if failures > 0 {
+                        history.event(
+                            Some(&service.name),
+                            "health",
+                            "health check passes again",
+                            serde_json::json!({ "ok": true }),
+                        );
+                    }
                     failures = 0;
                     shared.update(|s| {
                         s.health = HealthState::Healthy;
@@ -555,6 +646,15 @@ fn watch(
                 }
                 Err(why) => {
                     failures += 1;
+                    history.event(
+                        Some(&service.name),
+                        "health",
+                        &format!(
+                            "health check failed ({failures} of {}): {why}",
+                            health.retries
+                        ),
+                        serde_json::json!({ "ok": false, "failures": failures }),
+                    );
                     shared.update(|s| s.reason = Some(why.clone()));
                     if failures >= health.retries {
                         shared.update(|s| s.health = HealthState::Unhealthy);
@@ -611,6 +711,7 @@ fn settle_port(
     service: &crate::stack::Service,
     ports: &Assigned,
     shared: &Shared,
+    history: &History,
 ) -> Result<(), String> {
     // One plan at a time in the daemon: two services moving at once must not both pick the
     // same alternative. Held until the port is assigned, not while a holder is stopped.
@@ -621,7 +722,15 @@ fn settle_port(
     };
     let note = decision.describe(&service.name);
     if let Some(note) = &note {
-        events::record(&stack.state_dir, &service.name, "port", None, note);
+        history.event(
+            Some(&service.name),
+            "port",
+            note,
+            serde_json::json!({ "decision": decision.kind() }),
+        );
+    }
+    if let Some(kind) = decision.kind() {
+        shared.update(|s| *s.port_decisions.entry(kind).or_default() += 1);
     }
     let (port, to_stop) = match decision {
         Decision::Use(port) => (port, Vec::new()),

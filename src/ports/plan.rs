@@ -41,11 +41,13 @@ pub enum Holding {
 pub enum Decision {
     /// The port is free: start on it.
     Use(u16),
-    /// Stop these, then start on the port. `what` says who they were.
+    /// Stop these, then start on the port. `what` says who they were; `stale`: an instance
+    /// of the service itself (a replacement), else a foreign holder (aggressive).
     Stop {
         port: u16,
         ids: Vec<ProcessId>,
         what: String,
+        stale: bool,
     },
     /// Start on another port.
     Move { from: u16, to: u16, why: String },
@@ -54,6 +56,17 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// What `berth_port_decisions_total` counts it as; a plain start is not a decision.
+    pub fn kind(&self) -> Option<&'static str> {
+        match self {
+            Decision::Use(_) => None,
+            Decision::Stop { stale: true, .. } => Some("replaced"),
+            Decision::Stop { stale: false, .. } => Some("stopped"),
+            Decision::Move { .. } => Some("moved"),
+            Decision::Refuse(_) => Some("refused"),
+        }
+    }
+
     /// The line `up` prints and the daemon logs, for anything but a plain start.
     pub fn describe(&self, service: &str) -> Option<String> {
         match self {
@@ -90,6 +103,7 @@ pub fn decide(request: &Request, holding: &dyn Fn(u16) -> Holding) -> Decision {
                     port,
                     ids,
                     what: "an instance of it berth no longer kept".into(),
+                    stale: true,
                 };
             }
             "is held by an instance of it berth no longer keeps (conservative)".to_string()
@@ -100,6 +114,7 @@ pub fn decide(request: &Request, holding: &dyn Fn(u16) -> Holding) -> Decision {
                     port,
                     ids,
                     what: who,
+                    stale: false,
                 };
             }
             format!("is held by {who}")
@@ -186,6 +201,7 @@ mod tests {
             port: 8000,
             ids: vec![],
             what: String::new(),
+            stale: true,
         };
         let cases = [
             (Strategy::Conservative, stale.clone(), &moved),

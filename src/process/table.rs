@@ -2,6 +2,7 @@
 //! a process (what a stop must leave dead).
 
 use std::collections::HashMap;
+use std::ffi::CStr;
 use std::io;
 
 /// The fields of `/proc/PID/stat` berth uses.
@@ -16,20 +17,61 @@ pub struct Stat {
     pub cpu_ticks: u64,
     /// Resident set size, in pages.
     pub rss_pages: u64,
+    pub threads: u32,
 }
 
 pub fn stat(pid: u32) -> io::Result<Stat> {
-    stat_in(rustix::fs::CWD, &format!("/proc/{pid}/stat"))
+    let mut path = [0u8; 32];
+    stat_in(
+        rustix::fs::CWD,
+        proc_path(&mut path, b"/proc/", pid, b"stat"),
+    )
+}
+
+/// `PREFIX PID/LEAF` as a C string in `buf`, for `openat`: a round reads several files of
+/// every process, and a `format!` would allocate for each. A leaf too long for `buf` (no
+/// caller has one) gives the empty path, which opens nothing.
+pub(crate) fn proc_path<'b>(
+    buf: &'b mut [u8; 32],
+    prefix: &[u8],
+    pid: u32,
+    leaf: &[u8],
+) -> &'b CStr {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut rest = pid;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let parts = [prefix, &digits[i..], b"/", leaf];
+    if parts.iter().map(|p| p.len()).sum::<usize>() >= buf.len() {
+        return c"";
+    }
+    let mut len = 0;
+    for part in parts {
+        buf[len..len + part.len()].copy_from_slice(part);
+        len += part.len();
+    }
+    buf[len] = 0;
+    CStr::from_bytes_until_nul(&buf[..]).unwrap_or_default()
 }
 
 /// Reads a stat file (`path` relative to `dir`) in one read: a snapshot reads one per
 /// process on the machine, and `read_to_string` would take five reads for each.
-fn stat_in(dir: impl rustix::fd::AsFd, path: &str) -> io::Result<Stat> {
+fn stat_in(dir: impl rustix::fd::AsFd, path: &CStr) -> io::Result<Stat> {
     use rustix::fs::{Mode, OFlags};
     let file = rustix::fs::openat(dir, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
     let mut buf = [0u8; 2048];
     let n = rustix::io::read(&file, &mut buf)?;
-    let unreadable = || io::Error::new(io::ErrorKind::InvalidData, format!("unreadable {path}"));
+    let unreadable = || {
+        let path = path.to_string_lossy();
+        io::Error::new(io::ErrorKind::InvalidData, format!("unreadable {path}"))
+    };
     if n == buf.len() {
         // Longer than any stat line seen: read the rest from the same file rather than cut it.
         let mut whole = buf.to_vec();
@@ -44,15 +86,21 @@ fn stat_in(dir: impl rustix::fd::AsFd, path: &str) -> io::Result<Stat> {
 /// The command name may hold spaces and parentheses, so fields are counted from the last `)`.
 fn parse_stat(text: &str) -> Option<Stat> {
     let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the name, field 3 (state) is index 0: field N is index N - 3.
+    // After the name, field 3 (state) is index 0: field N is index N - 3. An array, not a
+    // `Vec`: this runs for every process on the machine at every snapshot.
+    let mut fields = [""; 22];
+    let mut words = rest.split_whitespace();
+    for field in &mut fields {
+        *field = words.next()?;
+    }
     Some(Stat {
-        state: fields.first()?.chars().next()?,
-        ppid: fields.get(1)?.parse().ok()?,
-        pgrp: fields.get(2)?.parse().ok()?,
-        start_time: fields.get(19)?.parse().ok()?,
-        cpu_ticks: fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?,
-        rss_pages: fields.get(21)?.parse().ok()?,
+        state: fields[0].chars().next()?,
+        ppid: fields[1].parse().ok()?,
+        pgrp: fields[2].parse().ok()?,
+        start_time: fields[19].parse().ok()?,
+        cpu_ticks: fields[11].parse::<u64>().ok()? + fields[12].parse::<u64>().ok()?,
+        threads: fields[17].parse().ok()?,
+        rss_pages: fields[21].parse().ok()?,
     })
 }
 
@@ -64,23 +112,24 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Every live (non-zombie) process.
+    /// Every live (non-zombie) process. The stat files are read on every core (see
+    /// `ports::parallel`): the daemon takes a snapshot each monitoring interval, and the
+    /// kernel's work behind each small read is most of what it costs.
     pub fn take() -> Snapshot {
         use rustix::fs::{Mode, OFlags};
-        let (Ok(dir), Ok(proc)) = (
-            std::fs::read_dir("/proc"),
-            rustix::fs::open("/proc", OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()),
-        ) else {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let Ok(proc) = rustix::fs::open("/proc", flags, Mode::empty()) else {
             return Snapshot::default();
         };
-        let stats = dir
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter_map(|pid| {
-                let s = stat_in(&proc, &format!("{pid}/stat")).ok()?;
-                (s.state != 'Z').then_some((pid, s))
-            })
-            .collect();
-        Snapshot { stats }
+        let pids = pids_in(&proc);
+        let stats = crate::ports::parallel::map(&pids, |&pid| {
+            let mut path = [0u8; 32];
+            let s = stat_in(&proc, proc_path(&mut path, b"", pid, b"stat")).ok()?;
+            (s.state != 'Z').then_some((pid, s))
+        });
+        Snapshot {
+            stats: stats.into_iter().flatten().collect(),
+        }
     }
 
     pub fn stat(&self, pid: u32) -> Option<&Stat> {
@@ -94,22 +143,84 @@ impl Snapshot {
 
     /// Every live descendant of `root` (children, their children, …).
     pub fn descendants(&self, root: u32) -> Vec<u32> {
-        let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
-        for (&pid, s) in &self.stats {
-            children.entry(s.ppid).or_default().push(pid);
-        }
         let mut out = Vec::new();
-        let mut frontier = vec![root];
-        while let Some(parent) = frontier.pop() {
-            for &child in children.get(&parent).map(Vec::as_slice).unwrap_or(&[]) {
-                if !out.contains(&child) {
-                    out.push(child);
-                    frontier.push(child);
-                }
-            }
-        }
+        self.forest().append_descendants(root, &mut out);
         out
     }
+
+    /// Who is whose child, worked out once: many trees are then read from it without a pass
+    /// over the whole table for each (as `descendants` makes).
+    pub fn forest(&self) -> Forest<'_> {
+        let mut edges: Vec<(u32, u32)> = self.stats.iter().map(|(&pid, s)| (s.ppid, pid)).collect();
+        edges.sort_unstable();
+        Forest {
+            snapshot: self,
+            edges,
+        }
+    }
+}
+
+/// The parent → children relation of a [`Snapshot`]. A sorted list of (parent, child) pairs
+/// rather than a map of lists: one allocation for the whole table, not one per parent.
+#[derive(Debug)]
+pub struct Forest<'a> {
+    snapshot: &'a Snapshot,
+    edges: Vec<(u32, u32)>,
+}
+
+impl Forest<'_> {
+    /// The live children of `pid`, in pid order.
+    pub fn children(&self, pid: u32) -> impl Iterator<Item = u32> + '_ {
+        let from = self.edges.partition_point(|&(parent, _)| parent < pid);
+        self.edges[from..]
+            .iter()
+            .take_while(move |&&(parent, _)| parent == pid)
+            .map(|&(_, child)| child)
+    }
+
+    /// `root` followed by every live descendant; empty if `root` is not live.
+    pub fn tree(&self, root: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.append_tree(root, &mut out);
+        out
+    }
+
+    /// Appends what `tree` returns to `out`, so that the trees of many roots can share one
+    /// vector.
+    pub fn append_tree(&self, root: u32, out: &mut Vec<u32>) {
+        if self.snapshot.stats.contains_key(&root) {
+            out.push(root);
+            self.append_descendants(root, out);
+        }
+    }
+
+    fn append_descendants(&self, root: u32, out: &mut Vec<u32>) {
+        // `out` doubles as the queue of parents still to visit. Every process has one parent,
+        // so the walk meets a process twice only through a loop back to `root` (possible when
+        // pids are reused while the table is read): skipping `root` ends it.
+        let mut next = out.len();
+        out.extend(self.children(root).filter(|&c| c != root));
+        while next < out.len() {
+            let parent = out[next];
+            out.extend(self.children(parent).filter(|&c| c != root));
+            next += 1;
+        }
+    }
+}
+
+/// The numeric entries of the open `/proc`, read with `getdents` into a buffer on the stack
+/// (`read_dir` allocates for every entry, and most of `/proc` is processes).
+fn pids_in(proc: &rustix::fd::OwnedFd) -> Vec<u32> {
+    use std::mem::MaybeUninit;
+    let mut buf = [MaybeUninit::<u8>::uninit(); 8192];
+    let mut entries = rustix::fs::RawDir::new(proc, &mut buf);
+    let mut pids = Vec::with_capacity(512);
+    while let Some(Ok(entry)) = entries.next() {
+        if let Some(pid) = entry.file_name().to_str().ok().and_then(|n| n.parse().ok()) {
+            pids.push(pid);
+        }
+    }
+    pids
 }
 
 /// When a process that started `start_time` clock ticks after boot started, in milliseconds
@@ -185,13 +296,38 @@ mod tests {
 
     #[test]
     fn names_with_spaces_and_parentheses() {
-        let line = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 0 0 0\n";
+        let line = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 7 0 987654 1000 10 0 0 0\n";
         let s = parse_stat(line).unwrap();
         assert_eq!(
             (s.state, s.ppid, s.pgrp, s.start_time),
             ('S', 1, 4242, 987654)
         );
+        assert_eq!((s.cpu_ticks, s.threads, s.rss_pages), (3, 7, 10));
+        // A line cut before the thread count is no reading.
+        assert!(parse_stat("4242 (x) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0").is_none());
         assert!(parse_stat("garbage").is_none());
+    }
+
+    #[test]
+    fn builds_proc_paths() {
+        let mut buf = [0u8; 32];
+        assert_eq!(proc_path(&mut buf, b"", 0, b"fd"), c"0/fd");
+        assert_eq!(
+            proc_path(&mut buf, b"/proc/", 4242, b"stat"),
+            c"/proc/4242/stat"
+        );
+        let widest = proc_path(&mut buf, b"/proc/", u32::MAX, b"stat");
+        assert_eq!(widest, c"/proc/4294967295/stat");
+        assert_eq!(proc_path(&mut buf, b"/proc/", 1, &[b'x'; 30]), c"");
+    }
+
+    #[test]
+    fn a_snapshot_holds_this_process_and_no_zombie() {
+        let snapshot = Snapshot::take();
+        let me = snapshot.stat(std::process::id()).unwrap();
+        assert!(me.threads >= 1 && me.rss_pages > 0, "{me:?}");
+        assert!(snapshot.iter().all(|(_, s)| s.state != 'Z'));
+        assert!(snapshot.iter().count() > 1);
     }
 
     #[test]
@@ -204,7 +340,7 @@ mod tests {
         );
         std::fs::write(dir.path().join("4242/stat"), line).unwrap();
         let opened = std::fs::File::open(dir.path()).unwrap();
-        let s = stat_in(&opened, "4242/stat").unwrap();
+        let s = stat_in(&opened, c"4242/stat").unwrap();
         assert_eq!(
             (s.state, s.ppid, s.start_time, s.rss_pages),
             ('S', 1, 987654, 10)
@@ -242,6 +378,20 @@ mod tests {
         scanned.sort();
         assert_eq!(walked, scanned);
         assert!(tree(std::process::id()).contains(&child.id()));
+        // So does the forest, once for several roots.
+        let snapshot = Snapshot::take();
+        let forest = snapshot.forest();
+        let mut both = Vec::new();
+        forest.append_tree(child.id(), &mut both);
+        forest.append_tree(u32::MAX, &mut both);
+        forest.append_tree(child.id(), &mut both);
+        assert_eq!(both.len(), 6, "{both:?}");
+        assert_eq!(both[..3], both[3..]);
+        assert_eq!(both[0], child.id());
+        let mut from_forest = both[1..3].to_vec();
+        from_forest.sort();
+        assert_eq!(from_forest, scanned);
+        assert!(forest.tree(u32::MAX).is_empty());
         for pid in grandchildren {
             let _ = rustix::process::kill_process(
                 rustix::process::Pid::from_raw(pid as i32).unwrap(),

@@ -21,6 +21,90 @@ const CASES: &[Case] = &[
         )],
     ),
     (
+        "api-bad-listen.yaml",
+        &[(
+            "api-bad-listen.yaml",
+            2,
+            11,
+            "api.listen: `api.example.com` is not an IP address; use an address like 127.0.0.1, or `localhost`",
+        )],
+    ),
+    (
+        "api-bad-port.yaml",
+        &[
+            (
+                "api-bad-port.yaml",
+                2,
+                1,
+                "missing `services`: say what to run, e.g. `services: {api: {command: ./api, port: 8000}}`",
+            ),
+            (
+                "api-bad-port.yaml",
+                3,
+                11,
+                "api.listen: port 70000 is out of range; use 1 to 65535",
+            ),
+            (
+                "api-bad-port.yaml",
+                4,
+                17,
+                "api.allow_remote: expected `true` or `false`, found \"yes\"",
+            ),
+        ],
+    ),
+    (
+        "api-bad-token.yaml",
+        &[
+            (
+                "api-bad-token.yaml",
+                3,
+                10,
+                "api.token: too short (5 characters); use at least 16, e.g. the output of `openssl rand -hex 32`",
+            ),
+            (
+                "api-bad-token.yaml",
+                4,
+                26,
+                "api.metrics_without_token: expected `true` or `false`, found \"maybe\"",
+            ),
+        ],
+    ),
+    (
+        "api-listen-remote.yaml",
+        &[(
+            "api-listen-remote.yaml",
+            2,
+            11,
+            "api.listen: 0.0.0.0:9400 is not a loopback address, so the API would be reachable from the network; set `allow_remote: true` to allow that, or listen on 127.0.0.1",
+        )],
+    ),
+    (
+        "api-token-unset.yaml",
+        &[(
+            "api-token-unset.yaml",
+            2,
+            10,
+            "api.token: `${BERTH_TEST_TOKEN_UNSET}` is not set; set it in the environment or an env_file, or give a default: `${BERTH_TEST_TOKEN_UNSET:-value}`",
+        )],
+    ),
+    (
+        "api-unknown-key.yaml",
+        &[
+            (
+                "api-unknown-key.yaml",
+                3,
+                3,
+                "unknown key `tokn` in `api`; did you mean `token`?",
+            ),
+            (
+                "api-unknown-key.yaml",
+                4,
+                3,
+                "unknown key `metrics` in `api`; expected one of: listen, token, metrics_without_token, allow_remote",
+            ),
+        ],
+    ),
+    (
         "bad-duration.yaml",
         &[
             (
@@ -347,6 +431,76 @@ const CASES: &[Case] = &[
             1,
             1,
             "missing `services`: say what to run, e.g. `services: {api: {command: ./api, port: 8000}}`",
+        )],
+    ),
+    (
+        "monitor-bad-values.yaml",
+        &[
+            (
+                "monitor-bad-values.yaml",
+                3,
+                13,
+                "monitor.interval: 2h is out of range; use 1s to 1h",
+            ),
+            (
+                "monitor-bad-values.yaml",
+                4,
+                14,
+                "monitor.retention: 30m is too short; use at least 1h",
+            ),
+            (
+                "monitor-bad-values.yaml",
+                5,
+                13,
+                "monitor.max_size: 512KiB is too small; use at least 1MiB",
+            ),
+            (
+                "monitor-bad-values.yaml",
+                6,
+                10,
+                "monitor.disks: expected a list, found \"/\"",
+            ),
+        ],
+    ),
+    (
+        "monitor-disk-missing.yaml",
+        &[
+            (
+                "monitor-disk-missing.yaml",
+                4,
+                7,
+                "monitor.disks: `/nope` does not exist",
+            ),
+            (
+                "monitor-disk-missing.yaml",
+                5,
+                7,
+                "monitor.disks: `no-such-dir` does not exist (looked for tests/fixtures/invalid/no-such-dir)",
+            ),
+            (
+                "monitor-disk-missing.yaml",
+                7,
+                7,
+                "monitor.disks: `./` is listed twice",
+            ),
+        ],
+    ),
+    (
+        "monitor-interval-zero.yaml",
+        &[(
+            "monitor-interval-zero.yaml",
+            2,
+            13,
+            "monitor.interval: 0s is out of range; use 1s to 1h",
+        )],
+    ),
+    (
+        "monitor-retention-negative.yaml",
+        &[(
+            "monitor-retention-negative.yaml",
+            2,
+            14,
+            "monitor.retention: -1d is negative; use at least 1h",
         )],
     ),
     (

@@ -102,6 +102,81 @@ fn every_default_is_the_documented_one() {
     assert_eq!(app.stop.timeout, Duration::from_secs(10));
     assert!(app.critical && app.autostart && !app.notify);
     assert_eq!((app.log.max_size, app.log.keep), (10 << 20, 5));
+    assert_eq!(stack.monitor.interval, Duration::from_secs(5));
+    assert_eq!(stack.monitor.retention, Duration::from_secs(14 * 86_400));
+    assert_eq!(stack.monitor.max_size, 200 << 20);
+    assert!(
+        stack.monitor.disks.is_empty(),
+        "the state dir's file system"
+    );
+    assert_eq!(stack.api, berth::stack::ApiConfig::default());
+    assert!(stack.api.listen.is_none() && stack.api.token.is_none());
+    assert!(!stack.api.metrics_without_token && !stack.api.allow_remote);
+}
+
+#[test]
+fn monitor_and_api_sections_are_read() {
+    let file = fixture("valid", "monitor-and-api.yaml");
+    let stack = load(&file, &[], None);
+    let m = &stack.monitor;
+    assert_eq!(m.interval, Duration::from_secs(10));
+    assert_eq!(m.retention, Duration::from_secs(30 * 86_400));
+    assert_eq!(m.max_size, 1 << 30);
+    // Relative disks are relative to the config's directory.
+    assert_eq!(
+        m.disks,
+        [PathBuf::from("/"), file.parent().unwrap().to_path_buf()]
+    );
+    let api = &stack.api;
+    assert_eq!(api.listen, Some("0.0.0.0:9400".parse().unwrap()));
+    assert_eq!(api.token.as_deref(), Some("fixture-token-0123456789abcdef"));
+    assert!(api.metrics_without_token && api.allow_remote);
+    // `${BERTH_TOKEN}` comes from the environment when it is set.
+    let from_env = load(&file, &[("BERTH_TOKEN", "from-the-environment-0123")], None);
+    assert_eq!(
+        from_env.api.token.as_deref(),
+        Some("from-the-environment-0123")
+    );
+    let printed = resolved(&from_env);
+    assert_eq!(printed["api"]["token"], "from-the-environment-0123");
+    assert_eq!(printed["api"]["listen"], "0.0.0.0:9400");
+    assert_eq!(printed["monitor"]["retention"], "30d");
+    assert_eq!(printed["monitor"]["max_size"], "1GiB");
+}
+
+#[test]
+fn the_api_token_may_come_from_an_env_file_and_keeps_its_dollars() {
+    let p = Project::new(
+        "env_file: .env\napi:\n  listen: localhost:9400\n  token: ${BERTH_TOKEN}$$x\nservices:\n  a:\n    command: ./a\n",
+    );
+    p.write(".env", "BERTH_TOKEN=from-the-env-file-0123\n");
+    let file = p.path().join("berth.yaml");
+    let stack = load(&file, &[("BERTH_TOKEN", "not-this-one-0123456789")], None);
+    assert_eq!(stack.api.token.as_deref(), Some("from-the-env-file-0123$x"));
+    assert_eq!(stack.api.listen, Some("127.0.0.1:9400".parse().unwrap()));
+    // Printed with `$$`, so that loading the output gives the same token.
+    let printed = resolved(&stack);
+    assert_eq!(printed["api"]["token"], "from-the-env-file-0123$$x");
+    let copy = p.write("copy.yaml", &berth::yaml_writer::to_yaml(&printed));
+    assert_eq!(load(&copy, &[], None).api, stack.api);
+}
+
+#[test]
+fn no_token_is_printed_unless_the_config_gives_one() {
+    let p = Project::new("api:\n  listen: \"[::1]:9400\"\nservices:\n  a:\n    command: ./a\n");
+    let stack = load(&p.path().join("berth.yaml"), &[], None);
+    let printed = resolved(&stack);
+    assert_eq!(
+        printed["api"],
+        serde_json::json!({"listen": "[::1]:9400", "metrics_without_token": false, "allow_remote": false})
+    );
+    let plain = Project::new("services:\n  a:\n    command: ./a\n");
+    let printed = resolved(&load(&plain.path().join("berth.yaml"), &[], None));
+    assert_eq!(
+        printed["api"],
+        serde_json::json!({"metrics_without_token": false, "allow_remote": false})
+    );
+    assert_eq!(printed["monitor"]["disks"], serde_json::json!([]));
 }
 
 #[test]

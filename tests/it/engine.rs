@@ -597,12 +597,22 @@ fn every_start_exit_and_restart_of_a_crash_loop_is_in_the_event_log() {
     })
     .expect("the circuit opens");
     assert_eq!(status["services"][0]["restarts"], 2);
-    let events = stack.berth(&["events", "crashy", "--json"]).code(0).json();
+    // Events are written off the supervision path: the last one may take a moment.
+    let events = wait_until(Duration::from_secs(5), || {
+        let events = stack
+            .berth(&["events", "crashy", "--json"])
+            .code(0)
+            .json_lines();
+        let last = events.as_array().unwrap().last().cloned();
+        last.is_some_and(|e| e["kind"] == "failed")
+            .then_some(events)
+    })
+    .expect("the failure is in the event log");
     let kinds: Vec<&str> = events
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["event"].as_str().unwrap())
+        .map(|e| e["kind"].as_str().unwrap())
         .filter(|k| *k != "ready")
         .collect();
     assert_eq!(
@@ -624,10 +634,12 @@ fn every_start_exit_and_restart_of_a_crash_loop_is_in_the_event_log() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["event"] == "exited")
+        .filter(|e| e["kind"] == "exited")
         .collect();
     assert!(
-        exits.iter().all(|e| e["detail"] == "it exited with code 3"),
+        exits
+            .iter()
+            .all(|e| e["message"] == "it exited with code 3"),
         "{events}"
     );
     // Each run's pid is named where it started and where it ended.
@@ -635,9 +647,9 @@ fn every_start_exit_and_restart_of_a_crash_loop_is_in_the_event_log() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["event"] == "started")
-        .map(|e| &e["pid"])
+        .filter(|e| e["kind"] == "started")
+        .map(|e| &e["data"]["pid"])
         .collect();
-    let ended: Vec<&serde_json::Value> = exits.iter().map(|e| &e["pid"]).collect();
+    let ended: Vec<&serde_json::Value> = exits.iter().map(|e| &e["data"]["pid"]).collect();
     assert_eq!(started, ended);
 }

@@ -65,19 +65,23 @@ fn a_foreign_holder_makes_the_service_move_and_dependents_follow() {
         squatter.alive(),
         "intelligent never stops a foreign process"
     );
-    let events = project.berth(&["events", "db", "--json"]).code(0).json();
-    assert!(
-        events
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["event"] == "port"
-                && e["detail"]
+    let moved = |events: &serde_json::Value| {
+        events.as_array().unwrap().iter().any(|e| {
+            e["kind"] == "port"
+                && e["message"]
                     .as_str()
                     .unwrap()
-                    .ends_with(&format!("moved to {alt}"))),
-        "{events}"
-    );
+                    .ends_with(&format!("moved to {alt}"))
+        })
+    };
+    let events = wait_until(Duration::from_secs(5), || {
+        let events = project
+            .berth(&["events", "db", "--json"])
+            .code(0)
+            .json_lines();
+        moved(&events).then_some(events)
+    });
+    assert!(events.is_some(), "the move is in the event log");
 }
 
 #[test]
@@ -232,14 +236,12 @@ fn a_port_grabbed_while_the_service_starts_is_planned_again_once() {
     );
     let note = slow["note"].as_str().unwrap_or_default();
     assert!(note.contains("moved to"), "{slow}");
-    let events = project.berth(&["events", "--json"]).code(0).stdout();
-    assert!(
-        events.contains(&format!(
-            "slow: port {port} was taken by pid {}",
-            std::process::id()
-        )),
-        "{events}"
-    );
+    let expected = format!("slow: port {port} was taken by pid {}", std::process::id());
+    let events = wait_until(Duration::from_secs(5), || {
+        let events = project.berth(&["events", "--json"]).code(0).stdout();
+        events.contains(&expected).then_some(events)
+    });
+    assert!(events.is_some(), "the event log names the grabber");
     drop(grabber);
     assert!(alive(slow["pid"].as_u64().unwrap()));
 }

@@ -37,6 +37,7 @@ fn supervise(body: &str) -> (tempfile::TempDir, Supervisor, u16) {
         base_env: Arc::new([("PATH".to_string(), std::env::var("PATH").unwrap())].into()),
         ports: Arc::new(ports),
         spawner: Arc::new(Spawner::new(env!("CARGO_BIN_EXE_berth").into())),
+        history: berth::history::History::off(),
         earlier: None,
     })
     .unwrap();

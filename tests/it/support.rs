@@ -128,6 +128,21 @@ impl Ran {
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout()))
     }
 
+    /// Stdout as NDJSON (one JSON value a line, as `events --json` prints), as an array.
+    #[track_caller]
+    pub fn json_lines(&self) -> serde_json::Value {
+        serde_json::Value::Array(
+            self.stdout()
+                .lines()
+                .map(|l| {
+                    serde_json::from_str(l).unwrap_or_else(|e| {
+                        panic!("a line is not JSON ({e}): {l}\n{}", self.stdout())
+                    })
+                })
+                .collect(),
+        )
+    }
+
     #[track_caller]
     pub fn stdout_is(self, expected: &str) -> Ran {
         assert_eq!(self.stdout(), expected);

@@ -2,7 +2,6 @@
 //! dependency order, one supervisor per service with its readiness and health probes, and
 //! the pure restart policy they follow.
 
-pub mod events;
 pub mod history_routes;
 pub mod launch;
 pub mod orchestrator;

@@ -48,13 +48,13 @@ impl Listener {
             *current = None;
             return Vec::new();
         };
+        // Unchanged and serving: nothing to do. One that failed is tried again: the user may
+        // have freed the port, as the failure told them to.
         if let Some(c) = current.as_ref()
             && c.config == *api
+            && matches!(c.state, Phase::Serving(_))
         {
-            return match &c.state {
-                Phase::Failed(why) => vec![why.clone()],
-                Phase::Serving(_) => Vec::new(),
-            };
+            return Vec::new();
         }
         // Let go of the old one first: a move to the same port must find it free.
         *current = None;

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 /// How much one transaction takes at most.
 const BATCH: usize = 1024;
+/// How long the writer gathers messages into one transaction (and so how late an event
+/// may reach the database).
+const GATHER: Duration = Duration::from_millis(200);
 /// How long after a failed open the database is tried again.
 const REOPEN: Duration = Duration::from_secs(5);
 /// How often retention and the size cap are applied.
@@ -112,9 +115,13 @@ pub(super) fn run(dir: &Path, inbox: Receiver<Message>, shared: &Shared) {
             }
             Err(RecvTimeoutError::Disconnected) => return,
         };
+        // Whatever comes within GATHER goes into the same transaction: a commit costs far
+        // more than a row, and health checks arrive one at a time.
+        let until = Instant::now() + GATHER;
         let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match inbox.try_recv() {
+        while batch.len() < BATCH && !matches!(batch.last(), Some(Message::Flush(_))) {
+            let left = until.saturating_duration_since(Instant::now());
+            match inbox.recv_timeout(left) {
                 Ok(m) => batch.push(m),
                 Err(_) => break,
             }

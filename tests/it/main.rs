@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per feature.
 
+mod api_tcp;
 mod chaos;
 mod check_cli;
 mod config_errors;
@@ -11,6 +12,7 @@ mod foreground;
 mod forker;
 mod ports_cli;
 mod ports_up;
+mod prometheus;
 mod readiness;
 mod rediscovery;
 mod schema;

@@ -144,11 +144,22 @@ fn history(dir: &Path, paths: &Paths) -> Vec<Finding> {
             Level::Ok,
             "no history yet; the daemon starts one at its first `berth up`",
         )),
-        Err(e) => out.push(finding(Level::Problem, e)),
+        Err(e) => out.push(finding(
+            Level::Problem,
+            format!(
+                "{e}: the daemon moves a damaged database aside and starts afresh when it next opens it (`berth daemon stop`, then `berth up`)"
+            ),
+        )),
         Ok(Some(conn)) => {
             let check: Result<String, _> =
                 conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0));
-            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let mut wal = path.clone().into_os_string();
+            wal.push("-wal");
+            let size = [path.as_os_str(), wal.as_os_str()]
+                .iter()
+                .filter_map(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum::<u64>();
             match check {
                 Ok(ok) if ok == "ok" => out.push(finding(
                     Level::Ok,

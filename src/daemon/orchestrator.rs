@@ -571,6 +571,7 @@ pub fn stack_score(services: &[ServiceView]) -> score::Score {
             name: &v.name,
             critical: v.critical,
             score: v.score,
+            running: v.state == ServiceState::Running,
         })
         .collect();
     score::stack(&members)

@@ -424,18 +424,26 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
         let end = match ready {
             Readiness::Ready => {
                 replanned = false;
-                let ready_ms = now_ms().saturating_sub(started_ms);
-                launch.history.event(
-                    Some(&service.name),
-                    "ready",
-                    &format!("ready in {ready_ms}ms"),
-                    serde_json::json!({ "pid": shared_main(shared), "ready_ms": ready_ms }),
-                );
+                // An adopted instance started before this daemon: how long it took is not known.
+                let ready_ms = (!adopting).then(|| now_ms().saturating_sub(started_ms));
+                let (message, data) = match ready_ms {
+                    Some(ms) => (
+                        format!("ready in {ms}ms"),
+                        serde_json::json!({ "pid": shared_main(shared), "ready_ms": ms }),
+                    ),
+                    None => (
+                        "ready (adopted: it started before this daemon)".to_string(),
+                        serde_json::json!({ "pid": shared_main(shared) }),
+                    ),
+                };
+                launch
+                    .history
+                    .event(Some(&service.name), "ready", &message, data);
                 shared.update(|s| {
                     s.state = ServiceState::Running;
                     s.health = HealthState::Healthy;
                     s.reason = None;
-                    s.ready_ms = Some(ready_ms);
+                    s.ready_ms = ready_ms.or(s.ready_ms);
                 });
                 watch(
                     service,

@@ -37,7 +37,7 @@ pub fn old_event_log(dir: &Path, store: &Store) -> Vec<EventRecord> {
                     Some(EventRecord {
                         at_ms: crate::logs::time::parse_rfc3339_ms(&e.at)?,
                         service: Some(e.service),
-                        kind: e.event,
+                        kind: kind(e.event),
                         message: e.detail,
                         data: match e.pid {
                             Some(pid) => serde_json::json!({ "pid": pid }),
@@ -69,6 +69,15 @@ pub fn old_event_log(dir: &Path, store: &Store) -> Vec<EventRecord> {
         ),
         data: serde_json::json!({ "imported": records.len() }),
     }]
+}
+
+/// The old log's names for what `--kind` now calls otherwise.
+fn kind(old: String) -> String {
+    match old.as_str() {
+        "starting" => "started".into(),
+        "keeper_lost" => "exited".into(),
+        _ => old,
+    }
 }
 
 fn write(store: &Store, records: &[EventRecord]) -> rusqlite::Result<()> {

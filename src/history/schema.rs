@@ -117,12 +117,20 @@ CREATE TABLE meta (
 );
 ";
 
+/// An error of berth's own about a database, worded for the user.
+fn refusal(message: String) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+        Some(message),
+    )
+}
+
 /// Sets the connection up and brings the schema to `VERSION`. A database newer than this
 /// berth is refused rather than written in a shape it does not know.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > VERSION {
-        return Err(rusqlite::Error::InvalidParameterName(format!(
+        return Err(refusal(format!(
             "the history database has schema version {version}, newer than this berth's {VERSION}: upgrade berth, or move it aside"
         )));
     }
@@ -156,7 +164,7 @@ pub fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     // An in-memory database (the tests') has no file to keep a WAL beside.
     if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
-        return Err(rusqlite::Error::InvalidParameterName(format!(
+        return Err(refusal(format!(
             "the history database cannot use WAL mode (got {mode})"
         )));
     }

@@ -32,7 +32,8 @@ pub struct ServiceReading {
     pub pid: u32,
     /// CPU over the time since the previous round (over the process's life at its first).
     pub cpu_percent: f64,
-    /// CPU of the tree since berth first read it, never going down (a Prometheus counter).
+    /// CPU of the tree since berth first read this main process: it only grows while that
+    /// process lives; a new one starts it afresh (a counter reset, to Prometheus).
     pub cpu_seconds_total: f64,
     pub usage: TreeUsage,
 }

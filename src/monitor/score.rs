@@ -77,9 +77,9 @@ pub fn service(f: &Facts) -> Score {
     deduct(
         (f.restarts_in_window * RESTART).min(RESTARTS_MAX),
         format!(
-            "{} in the last {}",
+            "{} in the last {}s",
             plural(f.restarts_in_window, "restart", "restarts"),
-            crate::config::units::format_duration(f.restart_window)
+            f.restart_window.as_secs()
         ),
     );
     deduct(
@@ -121,12 +121,14 @@ pub struct Member<'a> {
     pub name: &'a str,
     pub critical: bool,
     pub score: Option<u8>,
+    /// Whether it runs (a failed or waiting service is scored but does not run).
+    pub running: bool,
 }
 
 /// The lowest score of the critical services; a non-critical one under 50 caps it at 80.
-/// With nothing scored (nothing running), none.
+/// With nothing running, none.
 pub fn stack(members: &[Member]) -> Score {
-    if members.iter().all(|m| m.score.is_none()) {
+    if !members.iter().any(|m| m.running) {
         return Score::default();
     }
     let mut reasons = Vec::new();
@@ -203,7 +205,7 @@ mod tests {
                     ..running()
                 },
                 Some(80),
-                vec!["2 restarts in the last 1m: -20"],
+                vec!["2 restarts in the last 60s: -20"],
             ),
             (
                 Facts {
@@ -211,7 +213,7 @@ mod tests {
                     ..running()
                 },
                 Some(90),
-                vec!["1 restart in the last 1m: -10"],
+                vec!["1 restart in the last 60s: -10"],
             ),
             // At most 40 for restarts.
             (
@@ -220,7 +222,7 @@ mod tests {
                     ..running()
                 },
                 Some(60),
-                vec!["7 restarts in the last 1m: -40"],
+                vec!["7 restarts in the last 60s: -40"],
             ),
             (
                 Facts {
@@ -265,7 +267,7 @@ mod tests {
                 },
                 Some(0),
                 vec![
-                    "5 restarts in the last 1m: -40",
+                    "5 restarts in the last 60s: -40",
                     "10 failed health checks among the last 10: -30",
                     "2 critical alerts firing: -60",
                 ],
@@ -288,10 +290,11 @@ mod tests {
 
     #[test]
     fn every_rule_of_the_stack_score() {
-        let m = |name, critical, score| Member {
+        let m = |name, critical, score: Option<u8>| Member {
             name,
             critical,
             score,
+            running: score.is_some_and(|s| s > 0),
         };
         let table: Vec<(Vec<Member>, Option<u8>, Vec<&str>)> = vec![
             (vec![], None, vec![]),

@@ -17,3 +17,11 @@ pub mod server;
 pub mod spawner;
 pub mod supervisor;
 pub mod tcp;
+
+/// Writes one line to the daemon's log (its stderr). Never fails: `eprintln!` panics when
+/// stderr cannot be written (a full disk under `daemon.log`), and a daemon thread that
+/// panics over its log would stop supervising.
+pub fn log(message: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "berth: {message}");
+}

@@ -91,7 +91,9 @@ impl Orchestrator {
             .monitor
             .start(move || weak.upgrade()?.subjects(), history)
         {
-            eprintln!("berth: cannot start the sampler, usage will not be shown: {e}");
+            crate::daemon::log(format_args!(
+                "cannot start the sampler, usage will not be shown: {e}"
+            ));
         }
         me
     }

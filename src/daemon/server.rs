@@ -74,6 +74,7 @@ pub fn run(paths: &Paths, berth: PathBuf, announce: bool) -> Result<(), String> 
         let listener = tokio::net::UnixListener::from_std(listener)?;
         let shutdown = Arc::clone(&app.shutdown);
         let history = app.orchestrator.history().clone();
+        let socket = paths.socket.clone();
         let router = router(app);
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
@@ -94,8 +95,10 @@ pub fn run(paths: &Paths, berth: PathBuf, announce: bool) -> Result<(), String> 
                 }
             })
             .await;
-        // What is queued for history is written before the daemon goes.
-        history.flush(std::time::Duration::from_secs(2));
+        // Clients and a next daemon see it go at once; what is queued for history is
+        // written before the lock is let go.
+        let _ = std::fs::remove_file(&socket);
+        history.flush(LAST_HISTORY);
         served
     });
     let _ = std::fs::remove_file(&paths.socket);
@@ -145,6 +148,12 @@ async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
     }
 }
 
+/// How long a starting daemon waits for one that is leaving (its socket gone) to let go of
+/// the lock: longer than the leaving one spends on its last history.
+const LEAVING: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long a leaving daemon gives its history writer to finish.
+const LAST_HISTORY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Takes the state dir's daemon lock, recording our pid in it; fails if another daemon has it.
 fn lock(paths: &Paths) -> Result<File, String> {
     let mut file = OpenOptions::new()
@@ -153,16 +162,26 @@ fn lock(paths: &Paths) -> Result<File, String> {
         .write(true)
         .open(&paths.lock)
         .map_err(|e| format!("cannot open {}: {e}", paths.lock.display()))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            return Err(format!(
-                "a daemon already runs for {}",
-                paths.state_dir.display()
-            ));
-        }
-        Err(TryLockError::Error(e)) => {
-            return Err(format!("cannot lock {}: {e}", paths.lock.display()));
+    // A daemon on its way out has removed its socket but may still be writing its last
+    // history: wait for it (briefly), rather than leave the stack with no daemon at all.
+    let deadline = std::time::Instant::now() + LEAVING;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock)
+                if !paths.socket.exists() && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(format!(
+                    "a daemon already runs for {}",
+                    paths.state_dir.display()
+                ));
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(format!("cannot lock {}: {e}", paths.lock.display()));
+            }
         }
     }
     let _ = file

@@ -43,7 +43,7 @@ impl Spawner {
     /// Starts the forker now, so the first service started does not wait for it.
     pub fn warm(&self) {
         if let Err(e) = self.with_forker(|_| Ok(())) {
-            eprintln!("berth: cannot start the shim forker: {e}");
+            crate::daemon::log(format_args!("cannot start the shim forker: {e}"));
         }
     }
 
@@ -54,10 +54,10 @@ impl Spawner {
         match self.with_forker(|forker| forker.fork(&json)) {
             Ok(id) => Ok(Shim::Forked(id)),
             Err(e) => {
-                eprintln!(
-                    "berth: the shim forker did not start `{}` ({e}); running its shim directly",
+                crate::daemon::log(format_args!(
+                    "the shim forker did not start `{}` ({e}); running its shim directly",
                     spec.service
-                );
+                ));
                 run_directly(&self.berth, &json).map(Shim::Child)
             }
         }

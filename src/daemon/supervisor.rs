@@ -414,7 +414,10 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
             &port_of,
             &|main| {
                 shared.update(|s| s.main = Some(main));
-                journal("started", Some(main.pid), "");
+                // An adopted instance was started before; its `adopted` event says so.
+                if !adopting {
+                    journal("started", Some(main.pid), "");
+                }
             },
             &|| shared.stopping(),
         );
@@ -424,21 +427,17 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
         let end = match ready {
             Readiness::Ready => {
                 replanned = false;
-                // An adopted instance started before this daemon: how long it took is not known.
+                // An adopted instance became ready before this daemon: its `adopted` event
+                // stands for this, and the time its start took was logged back then.
                 let ready_ms = (!adopting).then(|| now_ms().saturating_sub(started_ms));
-                let (message, data) = match ready_ms {
-                    Some(ms) => (
-                        format!("ready in {ms}ms"),
+                if let Some(ms) = ready_ms {
+                    launch.history.event(
+                        Some(&service.name),
+                        "ready",
+                        &format!("ready in {ms}ms"),
                         serde_json::json!({ "pid": shared_main(shared), "ready_ms": ms }),
-                    ),
-                    None => (
-                        "ready (adopted: it started before this daemon)".to_string(),
-                        serde_json::json!({ "pid": shared_main(shared) }),
-                    ),
-                };
-                launch
-                    .history
-                    .event(Some(&service.name), "ready", &message, data);
+                    );
+                }
                 shared.update(|s| {
                     s.state = ServiceState::Running;
                     s.health = HealthState::Healthy;

@@ -121,7 +121,7 @@ fn start(
     let app = router.layer(axum::middleware::from_fn_with_state(guard, admit));
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(socket, app).await {
-            eprintln!("berth: the API on {listen} stopped: {e}");
+            crate::daemon::log(format_args!("the API on {listen} stopped: {e}"));
         }
     });
     Ok(task.abort_handle())

@@ -53,7 +53,7 @@ impl Store {
     }
 
     pub fn with(mut conn: Connection) -> Result<Store, OpenError> {
-        schema::configure(&conn, Duration::from_millis(500)).map_err(classify)?;
+        schema::configure(&conn, super::writer::BUSY).map_err(classify)?;
         let check: String = conn
             .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
             .map_err(classify)?;

@@ -16,6 +16,8 @@ const BATCH: usize = 1024;
 /// How long the writer gathers messages into one transaction (and so how late an event
 /// may reach the database).
 const GATHER: Duration = Duration::from_millis(200);
+/// How long a write waits for a lock someone else holds before the batch is lost.
+pub const BUSY: Duration = Duration::from_millis(250);
 /// How long after a failed open the database is tried again.
 const REOPEN: Duration = Duration::from_secs(5);
 /// How often retention and the size cap are applied.
@@ -47,11 +49,11 @@ impl Shared {
         s.lost += n;
         s.error = Some(why.to_string());
         if s.reported_at.is_none_or(|at| at.elapsed() >= REPORT_EVERY) {
-            eprintln!(
-                "berth: history: {} records lost so far ({} since the last report): {why}",
+            crate::daemon::log(format_args!(
+                "history: {} records lost so far ({} since the last report): {why}",
                 s.lost,
                 s.lost - s.reported
-            );
+            ));
             s.reported = s.lost;
             s.reported_at = Some(Instant::now());
         }
@@ -61,7 +63,7 @@ impl Shared {
     fn failing(&self, why: &str) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if s.error.as_deref() != Some(why) {
-            eprintln!("berth: history: {why}");
+            crate::daemon::log(format_args!("history: {why}"));
         }
         s.error = Some(why.to_string());
     }
@@ -139,6 +141,9 @@ pub(super) fn run(dir: &Path, inbox: Receiver<Message>, shared: &Shared) {
                 Message::Flush(done) => flushes.push(done),
             }
         }
+        // Oldest first, as `berth events` lists them: notices about the database itself wait
+        // in `pending` and may be stamped after events queued behind them.
+        events.sort_by_key(|e| e.at_ms);
         w.write(&rounds, &checks, events);
         w.upkeep();
         for done in flushes {
@@ -192,7 +197,7 @@ impl Writer<'_> {
             "the history database was corrupt ({why}); moved aside as {} and started afresh",
             aside.file_name().unwrap_or_default().to_string_lossy()
         );
-        eprintln!("berth: history: {message}");
+        crate::daemon::log(format_args!("history: {message}"));
         self.pending.push(EventRecord {
             at_ms: now,
             service: None,

@@ -10,6 +10,8 @@ mod doctor;
 mod engine;
 mod foreground;
 mod forker;
+mod history;
+mod monitoring;
 mod ports_cli;
 mod ports_up;
 mod prometheus;

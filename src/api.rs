@@ -2,6 +2,7 @@
 //! and scripts (`curl --unix-socket .berth/berth.sock http://berth/v1/status`) all use it.
 //! Request and response types live in `types` for both sides.
 
+pub mod alerts;
 pub mod auth;
 pub mod client;
 pub mod metrics;

@@ -1,6 +1,7 @@
 //! The `berth` command line: parse arguments, run the subcommand, map outcomes to the exit
 //! codes of SPEC.md (0 done, 1 failed, 2 bad usage or config, 3 not all healthy).
 
+pub mod alerts;
 pub mod args;
 pub mod check;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod schema;
 pub mod shim;
 pub mod stats;
 pub mod status;
+pub mod table;
 pub mod up;
 
 use crate::config::diagnostic::Diagnostic;
@@ -145,6 +147,7 @@ pub fn main() -> i32 {
             },
         ),
         Command::Stats { services, since } => stats::run(&cli.global, services, *since),
+        Command::Alerts { action } => alerts::run(&cli.global, action.as_ref()),
     };
     code(outcome)
 }

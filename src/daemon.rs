@@ -2,6 +2,8 @@
 //! dependency order, one supervisor per service with its readiness and health probes, and
 //! the pure restart policy they follow.
 
+pub mod alert_routes;
+pub mod bell;
 pub mod history_routes;
 pub mod launch;
 pub mod orchestrator;

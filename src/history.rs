@@ -159,13 +159,22 @@ impl History {
 
     /// Records an event now.
     pub fn event(&self, service: Option<&str>, kind: &str, message: &str, data: serde_json::Value) {
-        self.send(Message::Event(EventRecord {
+        let record = EventRecord {
             at_ms: crate::logs::time::now_ms(),
             service: service.map(str::to_string),
             kind: kind.to_string(),
             message: message.to_string(),
             data,
-        }));
+        };
+        if let Some(listen) = self.shared.listener.get() {
+            listen(&record);
+        }
+        self.send(Message::Event(record));
+    }
+
+    /// Calls `listener` with every event recorded from now on (once per handle's writer).
+    pub fn listen(&self, listener: impl Fn(&EventRecord) + Send + Sync + 'static) {
+        let _ = self.shared.listener.set(Box::new(listener));
     }
 
     pub fn configure(&self, settings: Settings) {

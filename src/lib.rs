@@ -1,6 +1,7 @@
 //! berth: starts, watches and stops the services of a local stack from one berth.yaml.
 //! The library holds everything; the binary only calls `cli::main`.
 
+pub mod alerts;
 pub mod api;
 pub mod cli;
 pub mod config;

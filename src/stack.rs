@@ -2,6 +2,7 @@
 //! other part of berth consumes. A `Stack` that exists is valid: names are unique, every
 //! dependency exists, the graph has no cycle, every port reference points at a service port.
 
+pub mod alerts;
 pub mod graph;
 pub mod health;
 pub mod pattern;
@@ -18,7 +19,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Stack {
     pub project: String,
     /// The config file, absolute.
@@ -34,6 +35,9 @@ pub struct Stack {
     /// The `api:` section: the API on TCP.
     #[serde(default)]
     pub api: ApiConfig,
+    /// The `alerts:` section: channels and rules.
+    #[serde(default)]
+    pub alerts: alerts::Alerts,
     /// In the order of the config file.
     pub services: Vec<Service>,
 }

@@ -70,6 +70,48 @@ pub enum DaemonAction {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AlertsAction {
+    /// Every transition (pending, firing, resolved) and delivery, oldest first
+    #[command(after_help = "\
+From the history database: works with the daemon down.
+
+Examples:
+  berth alerts history
+  berth alerts history --since 7d --json")]
+    History {
+        /// From this long ago on
+        #[arg(long, value_parser = parse_duration, default_value = "24h")]
+        since: std::time::Duration,
+    },
+    /// Send a test notification through each channel (default: all); exit 1 if one failed
+    #[command(after_help = "\
+Examples:
+  berth alerts test
+  berth alerts test team ops")]
+    Test {
+        /// Channels to try (default: every channel)
+        channels: Vec<String>,
+    },
+    /// Mute a rule's notifications (for one service with RULE/SERVICE); its state goes on
+    #[command(after_help = "\
+Examples:
+  berth alerts silence disk --for 1h
+  berth alerts silence api-memory/api --for 30m")]
+    Silence {
+        /// RULE or RULE/SERVICE
+        target: String,
+        /// How long
+        #[arg(long = "for", value_parser = parse_duration)]
+        for_: std::time::Duration,
+    },
+    /// Lift a silence
+    Unsilence {
+        /// RULE or RULE/SERVICE
+        target: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum PortsAction {
     /// Who holds PORT: pid, user, command line, start time, berth service (exit 3 if free)
     #[command(after_help = "\
@@ -318,6 +360,21 @@ Examples:
         /// The window: from this long ago until now
         #[arg(long, value_parser = parse_duration, default_value = "1h")]
         since: std::time::Duration,
+    },
+
+    /// Firing and pending alerts; `history`, `test`, `silence`, `unsilence`
+    #[command(after_help = "\
+Rules and channels are in berth.yaml's `alerts:` section (see docs/alerts.md).
+
+Examples:
+  berth alerts
+  berth alerts history --since 24h
+  berth alerts test team
+  berth alerts silence api-memory/api --for 2h
+  berth alerts unsilence api-memory/api")]
+    Alerts {
+        #[command(subcommand)]
+        action: Option<AlertsAction>,
     },
 
     /// The machine's listening sockets and who holds them; `who PORT`, `free PORT`

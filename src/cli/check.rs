@@ -2,8 +2,11 @@
 
 use super::args::Global;
 use super::{Exit, Failure, config_path, options, report, unreadable};
+use crate::config::decode::alerts::condition_text;
+use crate::config::units::format_duration;
 use crate::config::{self, LoadError};
 use crate::stack::Stack;
+use crate::stack::alerts::{Action, Alerts, Rule, Trigger};
 use crate::stack::service::Command;
 use crate::style::Style;
 use serde_json::json;
@@ -87,8 +90,79 @@ fn summary(stack: &Stack, style: Style) -> String {
     )
 }
 
-/// With `-v`: per service, in start order, its port, gates, probe and command line.
+/// With `-v`: per service, in start order, its port, gates, probe and command line; then
+/// each alert rule.
 fn details(stack: &Stack, style: Style) -> Vec<String> {
+    let mut lines = services(stack, style);
+    let alerts = &stack.alerts;
+    lines.extend(alerts.rules.iter().map(|r| alert_line(alerts, r)));
+    lines
+}
+
+/// `alert api-memory: memory > 500MiB for 1m on api → team, ops (warning, escalates to
+/// critical after 10m, restarts it)`
+fn alert_line(alerts: &Alerts, rule: &Rule) -> String {
+    let covered = if rule.services.is_empty() {
+        "every service".to_string()
+    } else {
+        rule.services.join(", ")
+    };
+    let what = match &rule.trigger {
+        Trigger::When { condition, for_ } => {
+            let mut what = condition_text(condition);
+            if !for_.is_zero() {
+                what.push_str(&format!(" for {}", format_duration(*for_)));
+            }
+            if !condition.is_system() {
+                what.push_str(&format!(" on {covered}"));
+            }
+            what
+        }
+        Trigger::On { kinds } => {
+            let kinds = match kinds.as_slice() {
+                [] => String::new(),
+                [one] => one.clone(),
+                [init @ .., last] => format!("{} or {last}", init.join(", ")),
+            };
+            format!("each {kinds} event on {covered}")
+        }
+    };
+    let channels: Vec<&str> = if rule.notify.is_empty() {
+        alerts.channels.iter().map(|c| c.name.as_str()).collect()
+    } else {
+        rule.notify.iter().map(String::as_str).collect()
+    };
+    let channels = if channels.is_empty() {
+        "no channel".to_string()
+    } else {
+        channels.join(", ")
+    };
+    let mut facts = vec![rule.severity.name().to_string()];
+    if let Some(e) = &rule.escalate {
+        facts.push(format!(
+            "escalates to {} after {}",
+            e.to.name(),
+            format_duration(e.after)
+        ));
+    }
+    if let Some(repeat) = rule.repeat {
+        facts.push(format!("repeats every {}", format_duration(repeat)));
+    }
+    if !rule.resolved {
+        facts.push("no notice when resolved".to_string());
+    }
+    match rule.action {
+        Some(Action::Restart) => facts.push("restarts it".to_string()),
+        None => {}
+    }
+    format!(
+        "  alert {}: {what} → {channels} ({})",
+        rule.name,
+        facts.join(", ")
+    )
+}
+
+fn services(stack: &Stack, style: Style) -> Vec<String> {
     let port_of = |name: &str| stack.configured_port(name);
     let width = stack
         .services

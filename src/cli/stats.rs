@@ -109,27 +109,13 @@ fn table(report: &StatsResponse, since: Duration, style: Style) -> String {
             s.ready_ms.map(|r| format!("{r}ms")).unwrap_or_else(dash),
         ]);
     }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
     let mut out = style.dim(&format!(
         "over the last {} ({} to {})\n",
         crate::config::units::format_duration(since),
         report.since,
         report.until
     ));
-    for (i, row) in rows.iter().enumerate() {
-        let line = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string();
-        out.push_str(&if i == 0 { style.dim(&line) } else { line });
-        out.push('\n');
-    }
+    out.push_str(&super::table::render(&rows, &style));
     let m = &report.system;
     let mut machine = vec![
         format!("CPU max {}", percent(m.cpu_max_percent)),

@@ -178,20 +178,7 @@ fn table(status: &StatusResponse, style: Style) -> String {
                 .unwrap_or_else(dash),
         ]);
     }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for (i, row) in rows.iter().enumerate() {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        let line = cells.join("  ").trim_end().to_string();
-        out.push_str(&if i == 0 { style.dim(&line) } else { line });
-        out.push('\n');
-    }
+    let mut out = super::table::render(&rows, &style);
     // Why a score is under 100, service by service.
     for s in status
         .services

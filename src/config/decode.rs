@@ -1,7 +1,8 @@
 //! Decoding the config tree into a `Stack`: the top level, env files, the `ports` section and
 //! profiles here; services in `decode/service.rs`; `monitor` and `api` in
-//! `decode/monitor.rs`; cross-service rules in `validate.rs`.
+//! `decode/monitor.rs`; `alerts` in `decode/alerts.rs`; cross-service rules in `validate.rs`.
 
+pub mod alerts;
 pub mod health;
 pub mod monitor;
 pub mod service;
@@ -66,6 +67,10 @@ pub fn decode(r: &mut Reader, root: &Node, file: &Path, options: &Options) -> Op
         .get("api")
         .and_then(|n| monitor::api(r, n, &[&top_files, &options.env], top.get("services")))
         .unwrap_or_default();
+    let alerts = top
+        .get("alerts")
+        .and_then(|n| alerts::alerts(r, n, &[&top_files, &options.env], top.get("services")))
+        .unwrap_or_default();
 
     let Some((services_key, services_node)) = top.entry("services") else {
         r.error(
@@ -121,6 +126,7 @@ pub fn decode(r: &mut Reader, root: &Node, file: &Path, options: &Options) -> Op
         ports,
         monitor,
         api,
+        alerts,
         services: services.into_iter().collect::<Option<_>>()?,
     })
 }

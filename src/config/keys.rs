@@ -9,6 +9,7 @@ pub const TOP: &[&str] = &[
     "ports",
     "monitor",
     "api",
+    "alerts",
     "profiles",
     "services",
 ];
@@ -18,6 +19,25 @@ pub const PORTS: &[&str] = &["strategy", "reserved", "protect"];
 pub const MONITOR: &[&str] = &["interval", "retention", "max_size", "disks"];
 
 pub const API: &[&str] = &["listen", "token", "metrics_without_token", "allow_remote"];
+
+pub const ALERTS: &[&str] = &["channels", "rules"];
+
+/// A channel: one kind key (`webhook`, `slack`, `exec`, `alertmanager`) and its options.
+pub const ALERT_CHANNEL: &[&str] = &[
+    "webhook",
+    "headers",
+    "slack",
+    "exec",
+    "timeout",
+    "alertmanager",
+];
+
+pub const ALERT_RULE: &[&str] = &[
+    "name", "when", "on", "for", "services", "severity", "escalate", "repeat", "resolved",
+    "action", "notify",
+];
+
+pub const ALERT_ESCALATE: &[&str] = &["after", "to"];
 
 pub const PROFILE: &[&str] = &["env", "env_file", "services"];
 

@@ -2,7 +2,9 @@
 //! of berth.yaml, for `berth config`. Configured ports are filled in and `$` is written as
 //! `$$`, so the output is itself a valid berth.yaml that resolves to the same stack.
 
+use super::decode::alerts::condition_text;
 use super::units::{format_duration, format_size};
+use crate::stack::alerts::{Action, Alerts, ChannelKind, Rule, Trigger};
 use crate::stack::health::Probe;
 use crate::stack::ranges::RangeList;
 use crate::stack::service::Command;
@@ -35,6 +37,7 @@ pub fn resolved(stack: &Stack) -> Value {
             "disks": stack.monitor.disks.iter().map(|d| d.display().to_string()).collect::<Vec<_>>(),
         },
         "api": api(&stack.api),
+        "alerts": alerts(&stack.alerts),
         "services": services,
     })
 }
@@ -54,6 +57,78 @@ fn api(api: &ApiConfig) -> Value {
         json!(api.metrics_without_token),
     );
     out.insert("allow_remote".into(), json!(api.allow_remote));
+    Value::Object(out)
+}
+
+/// Channels with every option, rules with their defaults. What stands for "all" is left out
+/// (`services` and `notify` as empty lists would say "none"), and so are the keys an `on:`
+/// rule does not take.
+fn alerts(alerts: &Alerts) -> Value {
+    let channels: Map<String, Value> = alerts
+        .channels
+        .iter()
+        .map(|c| {
+            let body = match &c.kind {
+                ChannelKind::Webhook { url, headers } => json!({
+                    "webhook": escape(url),
+                    "headers": headers
+                        .iter()
+                        .map(|(k, v)| (k.clone(), json!(escape(v))))
+                        .collect::<Map<String, Value>>(),
+                }),
+                ChannelKind::Slack { url } => json!({"slack": escape(url)}),
+                ChannelKind::Exec { command, timeout } => json!({
+                    "exec": escape(command),
+                    "timeout": format_duration(*timeout),
+                }),
+                ChannelKind::Alertmanager { url } => json!({"alertmanager": escape(url)}),
+            };
+            (c.name.clone(), body)
+        })
+        .collect();
+    json!({
+        "channels": channels,
+        "rules": alerts.rules.iter().map(rule).collect::<Vec<_>>(),
+    })
+}
+
+fn rule(rule: &Rule) -> Value {
+    let mut out = Map::new();
+    out.insert("name".into(), json!(rule.name));
+    match &rule.trigger {
+        Trigger::When { condition, for_ } => {
+            out.insert("when".into(), json!(condition_text(condition)));
+            out.insert("for".into(), json!(format_duration(*for_)));
+        }
+        Trigger::On { kinds } => {
+            out.insert("on".into(), json!(kinds));
+        }
+    }
+    if !rule.services.is_empty() {
+        out.insert("services".into(), json!(rule.services));
+    }
+    out.insert("severity".into(), json!(rule.severity.name()));
+    if let Trigger::When { .. } = rule.trigger {
+        if let Some(e) = &rule.escalate {
+            out.insert(
+                "escalate".into(),
+                json!({"after": format_duration(e.after), "to": e.to.name()}),
+            );
+        }
+        if let Some(repeat) = rule.repeat {
+            out.insert("repeat".into(), json!(format_duration(repeat)));
+        }
+        out.insert("resolved".into(), json!(rule.resolved));
+        match rule.action {
+            Some(Action::Restart) => {
+                out.insert("action".into(), json!("restart"));
+            }
+            None => {}
+        }
+    }
+    if !rule.notify.is_empty() {
+        out.insert("notify".into(), json!(rule.notify));
+    }
     Value::Object(out)
 }
 

@@ -114,6 +114,7 @@ pub fn schema() -> Value {
             }
         }
     });
+    let alerts = alerts(&duration);
     let service_override = json!({
         "type": "object",
         "properties": service["properties"].clone(),
@@ -168,6 +169,7 @@ pub fn schema() -> Value {
                     "allow_remote": {"type": "boolean", "default": false, "description": "Allows a non-loopback `listen`."}
                 }
             },
+            "alerts": alerts,
             "profiles": {
                 "type": "object",
                 "additionalProperties": {
@@ -186,6 +188,98 @@ pub fn schema() -> Value {
                 "propertyNames": {"pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},
                 "additionalProperties": service
             }
+        }
+    })
+}
+
+/// `alerts`: channels by name, and rules.
+fn alerts(duration: &Value) -> Value {
+    let url = json!({
+        "type": "string",
+        "pattern": "^(https?://|.*\\$\\{)",
+        "description": "An http:// or https:// URL; `${VAR}` is expanded (env files, then the environment)."
+    });
+    let severity = json!({"enum": ["info", "warning", "critical"]});
+    let names = |what: &str| {
+        json!({
+            "oneOf": [
+                {"type": "string"},
+                {"type": "array", "minItems": 1, "uniqueItems": true, "items": {"type": "string"}}
+            ],
+            "description": what
+        })
+    };
+    let kinds = crate::api::monitoring::EVENT_KINDS;
+    let channel = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "description": "Exactly one of `webhook`, `slack`, `exec` or `alertmanager`.",
+        "properties": {
+            "webhook": merge(&url, json!({"description": "POST the notification as JSON to this URL."})),
+            "headers": {
+                "type": "object",
+                "additionalProperties": {"type": ["string", "number", "boolean"]},
+                "description": "Extra headers of a `webhook` request; `${VAR}` is expanded."
+            },
+            "slack": merge(&url, json!({"description": "A Slack incoming webhook's URL, e.g. `${SLACK_WEBHOOK_URL}`."})),
+            "exec": {"type": "string", "minLength": 1, "description": "Run by `sh -c` with BERTH_ALERT_* set and the notification as JSON on stdin."},
+            "timeout": merge(duration, json!({"default": "10s", "description": "How long an `exec` command may run."})),
+            "alertmanager": merge(&url, json!({"description": "An Alertmanager's base URL; alerts go to /api/v2/alerts."}))
+        },
+        "oneOf": [
+            {"required": ["webhook"]},
+            {"required": ["slack"]},
+            {"required": ["exec"]},
+            {"required": ["alertmanager"]}
+        ]
+    });
+    let rule = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["name"],
+        "description": "Exactly one of `when` (a condition) or `on` (event kinds).",
+        "properties": {
+            "name": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$", "description": "Unique among the rules."},
+            "when": {
+                "type": "string",
+                "pattern": "^\\s*[A-Za-z0-9_.]+\\s*(>=|<=|==|!=|>|<)\\s*\\S",
+                "description": "METRIC OP VALUE: `memory > 500MiB`, `cpu > 80%`, `restarts > 3 in 10m`, `health == unhealthy`, `state == failed`, `system.disk > 90%`."
+            },
+            "on": {
+                "oneOf": [
+                    {"enum": kinds},
+                    {"type": "array", "minItems": 1, "uniqueItems": true, "items": {"enum": kinds}}
+                ],
+                "description": "Event kinds, one notification per event."
+            },
+            "for": merge(duration, json!({"default": "0", "description": "How long the condition must hold before the alert fires (`when` rules)."})),
+            "services": names("The services the rule covers; default: every service."),
+            "severity": merge(&severity, json!({"default": "warning"})),
+            "escalate": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["after", "to"],
+                "properties": {"after": duration, "to": severity},
+                "description": "Raise the severity once the alert has fired this long."
+            },
+            "repeat": merge(duration, json!({"description": "Notify again while firing, at most this often (at least 1m)."})),
+            "resolved": {"type": "boolean", "default": true, "description": "Notify when the alert resolves."},
+            "action": {"enum": ["restart"], "description": "Restart the service when the alert fires."},
+            "notify": names("The channels to notify; default: every channel.")
+        },
+        "oneOf": [{"required": ["when"]}, {"required": ["on"]}]
+    });
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "description": "Notifications: where they go (`channels`) and what sends them (`rules`).",
+        "properties": {
+            "channels": {
+                "type": "object",
+                "propertyNames": {"pattern": "^[A-Za-z0-9_-]+$"},
+                "additionalProperties": channel
+            },
+            "rules": {"type": "array", "items": rule}
         }
     })
 }
@@ -232,6 +326,18 @@ mod tests {
             sorted(keys::MONITOR)
         );
         assert_eq!(properties(&s["properties"]["api"]), sorted(keys::API));
+        let alerts = &s["properties"]["alerts"];
+        assert_eq!(properties(alerts), sorted(keys::ALERTS));
+        assert_eq!(
+            properties(&alerts["properties"]["channels"]["additionalProperties"]),
+            sorted(keys::ALERT_CHANNEL)
+        );
+        let rule = &alerts["properties"]["rules"]["items"];
+        assert_eq!(properties(rule), sorted(keys::ALERT_RULE));
+        assert_eq!(
+            properties(&rule["properties"]["escalate"]),
+            sorted(keys::ALERT_ESCALATE)
+        );
         assert_eq!(
             properties(&s["properties"]["profiles"]["additionalProperties"]),
             sorted(keys::PROFILE)

@@ -4,6 +4,8 @@
 //! services after everything that depends on them; `status` reports each service with its
 //! process tree's CPU and memory.
 
+mod alerting;
+
 use super::port_plan::Assigned;
 use super::rediscover::{Earlier, Markings};
 use super::spawner::Spawner;
@@ -28,6 +30,9 @@ pub struct Orchestrator {
     history: History,
     /// The latest usage of every running service and of the machine.
     monitor: Monitor,
+    /// Rung when a service's state or health changes, and after every sampling round.
+    bell: Arc<super::bell::Bell>,
+    alerting: Arc<crate::alerts::runtime::Alerting>,
 }
 
 #[derive(Default)]
@@ -39,6 +44,11 @@ struct Inner {
     /// Supervisors being stopped, per service: a new one starts only when these are gone, so
     /// two shims of one service never run at once (they would share its run file).
     retiring: BTreeMap<String, Vec<Arc<Supervisor>>>,
+    /// The environment of the last `up`'s caller, for restarts the daemon makes itself.
+    env: Arc<BTreeMap<String, String>>,
+    /// Why a service was last restarted by the daemon itself (an alert's action), until the
+    /// next `up` of it.
+    restarted_by: BTreeMap<String, String>,
 }
 
 /// Why a request was refused, changing nothing: the caller's mistake, or a condition of
@@ -78,23 +88,36 @@ const GATE_POLL: Duration = Duration::from_millis(2);
 impl Orchestrator {
     /// The orchestrator, with its sampler running (it samples once the first `up` brings a
     /// stack).
-    pub fn new(spawner: Arc<Spawner>, history: History) -> Arc<Orchestrator> {
+    pub fn new(
+        spawner: Arc<Spawner>,
+        history: History,
+        state_dir: &std::path::Path,
+    ) -> Arc<Orchestrator> {
+        let bell: Arc<super::bell::Bell> = Arc::default();
         let me = Arc::new(Orchestrator {
             spawner,
             inner: Mutex::new(Inner::default()),
             ports: Arc::default(),
             history: history.clone(),
             monitor: Monitor::default(),
+            alerting: crate::alerts::runtime::Alerting::new(
+                state_dir,
+                history.clone(),
+                Arc::clone(&bell),
+            ),
+            bell,
         });
         let weak = Arc::downgrade(&me);
-        if let Err(e) = me
-            .monitor
-            .start(move || weak.upgrade()?.subjects(), history)
-        {
+        if let Err(e) = me.monitor.start(
+            move || weak.upgrade()?.subjects(),
+            history,
+            Arc::clone(&me.bell),
+        ) {
             crate::daemon::log(format_args!(
                 "cannot start the sampler, usage will not be shown: {e}"
             ));
         }
+        me.start_alerting();
         me
     }
 
@@ -166,6 +189,7 @@ impl Orchestrator {
             ports: Arc::clone(&ports),
             spawner: Arc::clone(&self.spawner),
             history: self.history.clone(),
+            bell: Arc::clone(&self.bell),
             earlier,
         };
         let mut gates = Vec::new();
@@ -186,7 +210,9 @@ impl Orchestrator {
                 }
             }
             inner.stack = Some(Arc::clone(&stack));
+            inner.env = Arc::clone(&env);
             self.configure_monitoring(&stack);
+            self.alerting.configure(&stack);
             // Services no longer in the config are stopped.
             let removed: Vec<String> = inner
                 .slots
@@ -200,6 +226,7 @@ impl Orchestrator {
                 }
             }
             for name in &wanted {
+                inner.restarted_by.remove(name);
                 if inner.keeps(&stack, name) {
                     continue;
                 }
@@ -491,7 +518,11 @@ impl Orchestrator {
                             _ => uncovered = true,
                         }
                     }
-                    let scored = score::service(&facts(service, s, now));
+                    let alerts = self.alerting.firing_on(&service.name);
+                    let scored = score::service(&facts(service, s, now, alerts));
+                    if let Some(why) = inner.restarted_by.get(&service.name) {
+                        view.note = Some(why.clone());
+                    }
                     view.score = scored.value;
                     view.score_reasons = scored.reasons;
                 }
@@ -553,15 +584,21 @@ pub fn validate(request: &UpRequest) -> Result<(), String> {
 }
 
 /// What a running service's score is computed from.
-pub fn facts(service: &Service, s: &ServiceStatus, now_ms: u64) -> score::Facts {
+/// `alerts`: the firing alerts on it, (warning, critical).
+pub fn facts(
+    service: &Service,
+    s: &ServiceStatus,
+    now_ms: u64,
+    alerts: (u32, u32),
+) -> score::Facts {
     score::Facts {
         state: s.state,
         health: s.health,
         restarts_in_window: s.restarts_within(service.restart.window, now_ms),
         restart_window: service.restart.window,
         failed_checks: s.failed_checks(),
-        warning_alerts: 0,
-        critical_alerts: 0,
+        warning_alerts: alerts.0,
+        critical_alerts: alerts.1,
     }
 }
 

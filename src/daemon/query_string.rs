@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+#[derive(Clone, Debug, Default)]
 pub struct Query(Vec<(String, String)>);
 
 impl Query {
@@ -19,6 +20,12 @@ impl Query {
                 })
                 .collect(),
         )
+    }
+
+    /// Replaces every value of `name` with `value`.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.0.retain(|(k, _)| k != name);
+        self.0.push((name.to_string(), value.to_string()));
     }
 
     /// The last value of `name`.

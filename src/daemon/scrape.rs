@@ -70,6 +70,21 @@ pub fn snapshot(orchestrator: &Orchestrator) -> Snapshot {
         stack_score: status.score,
         system: latest.system.clone(),
         port_decisions,
-        alerts_firing: Vec::new(),
+        alerts_firing: firing(orchestrator),
     }
+}
+
+/// Firing alerts as `berth_alerts_firing` labels them: (rule, service or subject, severity).
+fn firing(orchestrator: &Orchestrator) -> Vec<(String, String, String)> {
+    let alerting = orchestrator.alerting();
+    alerting
+        .active(crate::logs::time::now_ms())
+        .into_iter()
+        .filter_map(|a| match a.phase {
+            crate::alerts::engine::Phase::Firing { severity, .. } => {
+                Some((a.rule, a.subject, severity.name().to_string()))
+            }
+            crate::alerts::engine::Phase::Pending { .. } => None,
+        })
+        .collect()
 }

@@ -2,6 +2,7 @@
 //! control API on its Unix socket (mode 0600). SIGTERM, SIGINT or `POST /v1/daemon/stop` end
 //! it and leave every service running: they outlive the supervisor.
 
+use super::alert_routes;
 use super::history_routes;
 use super::orchestrator::{Orchestrator, Refusal};
 use super::paths::Paths;
@@ -62,7 +63,11 @@ pub fn run(paths: &Paths, berth: PathBuf, announce: bool) -> Result<(), String> 
     let spawner = Arc::new(Spawner::new(berth));
     spawner.warm();
     let app = App {
-        orchestrator: Orchestrator::new(spawner, crate::history::History::start(&paths.state_dir)),
+        orchestrator: Orchestrator::new(
+            spawner,
+            crate::history::History::start(&paths.state_dir),
+            &paths.state_dir,
+        ),
         shutdown: Arc::new(Notify::new()),
         tcp: Arc::default(),
     };
@@ -115,6 +120,14 @@ fn router(app: App) -> Router {
         .route("/v1/stats", get(reading(history_routes::stats)))
         .route("/v1/events", get(reading(history_routes::events)))
         .route("/v1/history", get(reading(history_routes::history)))
+        .route("/v1/alerts", get(reading(alert_routes::alerts)))
+        .route("/v1/alerts/history", get(reading(alert_routes::history)))
+        .route("/v1/alerts/silence", post(acting(alert_routes::silence)))
+        .route(
+            "/v1/alerts/unsilence",
+            post(acting(alert_routes::unsilence)),
+        )
+        .route("/v1/alerts/test", post(acting(alert_routes::test)))
         .route("/metrics", get(metrics))
         .fallback(|uri: Uri| async move {
             error(StatusCode::NOT_FOUND, format!("no route {}", uri.path()))
@@ -122,7 +135,11 @@ fn router(app: App) -> Router {
         .with_state(app)
 }
 
-type Reading = fn(&Orchestrator, &Query) -> Result<Response, (StatusCode, String)>;
+/// A route's answer, or the status and message of its refusal.
+type Answer = Result<Response, (StatusCode, String)>;
+type Reading = fn(&Orchestrator, &Query) -> Answer;
+/// What a route handler returns to axum.
+type Handled = std::pin::Pin<Box<dyn Future<Output = Response> + Send>>;
 
 /// A GET route answered from the query string, off the async thread.
 fn reading(
@@ -132,6 +149,26 @@ fn reading(
         Box::pin(async move {
             let query = Query::parse(uri.query());
             match blocking(move || route(&app.orchestrator, &query)).await {
+                Ok(Ok(response)) => response,
+                Ok(Err((status, message))) => error(status, message),
+                Err(response) => response,
+            }
+        })
+    }
+}
+
+/// A POST route taking a JSON body, off the async thread; a body that does not parse is
+/// refused with the parser's words, and nothing is done.
+fn acting<T: serde::de::DeserializeOwned + Send + 'static>(
+    route: fn(&Orchestrator, T) -> Answer,
+) -> impl Fn(State<App>, Result<Json<T>, JsonRejection>) -> Handled + Clone {
+    move |State(app): State<App>, body: Result<Json<T>, JsonRejection>| {
+        Box::pin(async move {
+            let Json(request) = match body {
+                Ok(body) => body,
+                Err(rejection) => return error(rejection.status(), rejection.body_text()),
+            };
+            match blocking(move || route(&app.orchestrator, request)).await {
                 Ok(Ok(response)) => response,
                 Ok(Err((status, message))) => error(status, message),
                 Err(response) => response,

@@ -77,6 +77,8 @@ pub struct ServiceStatus {
     pub recent_checks: VecDeque<bool>,
     pub check_durations: CheckHistogram,
     pub check_failures: u64,
+    /// The last health check's duration.
+    pub last_check_ms: Option<f64>,
     /// Start to ready, of the last start that became ready.
     pub ready_ms: Option<u64>,
     /// Port decisions made for it, by kind (`moved`, `replaced`, …).
@@ -104,6 +106,7 @@ impl ServiceStatus {
         }
         self.recent_checks.push_back(ok);
         self.check_durations.observe(took.as_secs_f64());
+        self.last_check_ms = Some(took.as_secs_f64() * 1000.0);
         self.check_failures += u64::from(!ok);
     }
 }
@@ -121,6 +124,8 @@ pub struct Launch {
     pub spawner: Arc<Spawner>,
     /// Where events and health checks are recorded.
     pub history: History,
+    /// Rung on every change of the status (the alerts look at it at once).
+    pub bell: Arc<super::bell::Bell>,
     /// What runs of the service already: an instance to watch instead of starting one (a new
     /// daemon re-adopting it), or the remains of one to stop before starting.
     pub earlier: Option<Earlier>,
@@ -139,13 +144,20 @@ struct Shared {
     /// A stop timeout overriding the service's (`down --timeout`, or zero for `--force`).
     stop_timeout: Mutex<Option<Duration>>,
     wake: UnixStream,
+    bell: Arc<super::bell::Bell>,
 }
 
 impl Shared {
     fn update(&self, change: impl FnOnce(&mut ServiceStatus)) {
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let before = (status.state, status.health);
         change(&mut status);
+        let after = (status.state, status.health);
         self.changed.notify_all();
+        drop(status);
+        if before != after {
+            self.bell.ring();
+        }
     }
 
     fn stopping(&self) -> bool {
@@ -173,6 +185,7 @@ impl Supervisor {
                 recent_checks: VecDeque::new(),
                 check_durations: CheckHistogram::default(),
                 check_failures: 0,
+                last_check_ms: None,
                 ready_ms: None,
                 port_decisions: BTreeMap::new(),
             }),
@@ -180,6 +193,7 @@ impl Supervisor {
             stop: AtomicBool::new(false),
             stop_timeout: Mutex::new(None),
             wake,
+            bell: Arc::clone(&launch.bell),
         });
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()

@@ -26,9 +26,13 @@ const RETAIN_EVERY: Duration = Duration::from_secs(300);
 const REPORT_EVERY: Duration = Duration::from_secs(60);
 
 /// What the writer shares with the handles.
+/// Told of every event as it is recorded (the alerts' `on:` rules).
+pub type Listener = Box<dyn Fn(&EventRecord) + Send + Sync>;
+
 #[derive(Default)]
 pub struct Shared {
     state: Mutex<Losses>,
+    pub(super) listener: std::sync::OnceLock<Listener>,
 }
 
 #[derive(Default)]

@@ -78,11 +78,12 @@ impl Monitor {
         &self,
         subjects: impl Fn() -> Option<Vec<Subject>> + Send + 'static,
         history: History,
+        bell: Arc<crate::daemon::bell::Bell>,
     ) -> std::io::Result<()> {
         let shared = Arc::clone(&self.shared);
         std::thread::Builder::new()
             .name("sampler".into())
-            .spawn(move || run(&shared, &subjects, &history))
+            .spawn(move || run(&shared, &subjects, &history, &bell))
             .map(drop)
     }
 
@@ -118,7 +119,12 @@ impl Monitor {
     }
 }
 
-fn run(shared: &Shared, subjects: &dyn Fn() -> Option<Vec<Subject>>, history: &History) {
+fn run(
+    shared: &Shared,
+    subjects: &dyn Fn() -> Option<Vec<Subject>>,
+    history: &History,
+    bell: &crate::daemon::bell::Bell,
+) {
     let mut rounds = Rounds::default();
     let mut last: Option<Instant> = None;
     loop {
@@ -157,6 +163,8 @@ fn run(shared: &Shared, subjects: &dyn Fn() -> Option<Vec<Subject>>, history: &H
         let (latest, round) = rounds.take(&now_subjects, &settings.disks, now_ms());
         *shared.latest.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(latest);
         history.round(round);
+        // Alerts are evaluated at every sample.
+        bell.ring();
     }
 }
 
@@ -308,6 +316,7 @@ mod tests {
                     }])
                 },
                 History::off(),
+                Arc::default(),
             )
             .unwrap();
         // Nothing before it is configured.

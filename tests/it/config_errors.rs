@@ -12,6 +12,324 @@ type Case = (
 
 const CASES: &[Case] = &[
     (
+        "alerts-action-on-system.yaml",
+        &[
+            (
+                "alerts-action-on-system.yaml",
+                5,
+                7,
+                "alerts.rules.disk: `services` has no meaning for system.disk, which is about the machine; remove it",
+            ),
+            (
+                "alerts-action-on-system.yaml",
+                6,
+                7,
+                "alerts.rules.disk: `action: restart` has no service to restart: system.disk is about the machine; remove it",
+            ),
+            (
+                "alerts-action-on-system.yaml",
+                9,
+                7,
+                "alerts.rules.moved: `action` has no meaning for an `on:` rule, which notifies once per event; remove it",
+            ),
+        ],
+    ),
+    (
+        "alerts-bad-operator.yaml",
+        &[
+            (
+                "alerts-bad-operator.yaml",
+                4,
+                20,
+                "alerts.rules.big.when: unknown operator `=>`; did you mean `>=`?",
+            ),
+            (
+                "alerts-bad-operator.yaml",
+                6,
+                20,
+                "alerts.rules.small.when: unknown operator `=`; did you mean `==`?",
+            ),
+        ],
+    ),
+    (
+        "alerts-bad-unit.yaml",
+        &[
+            (
+                "alerts-bad-unit.yaml",
+                4,
+                19,
+                "alerts.rules.hot.when: `5MiB` is a size, but cpu is a percent of one core; write e.g. `cpu > 80%`",
+            ),
+            (
+                "alerts-bad-unit.yaml",
+                6,
+                29,
+                "alerts.rules.slow.when: `80%` is a percent, but check_latency is a duration; write e.g. `check_latency > 200ms`",
+            ),
+            (
+                "alerts-bad-unit.yaml",
+                8,
+                27,
+                "alerts.rules.full.when: `90` has no unit, but system.disk is a size or a percent of each disk; write e.g. `system.disk > 90%` or `system.disk > 10GiB`",
+            ),
+        ],
+    ),
+    (
+        "alerts-bad-url.yaml",
+        &[
+            (
+                "alerts-bad-url.yaml",
+                4,
+                16,
+                "alerts.channels.ops.webhook: invalid URL `ftp://x`: use an `http://` or `https://` URL",
+            ),
+            (
+                "alerts-bad-url.yaml",
+                6,
+                21,
+                "alerts.channels.am.alertmanager: invalid URL `http://`: it has no host, e.g. `https://hooks.example.com/berth`",
+            ),
+            (
+                "alerts-bad-url.yaml",
+                8,
+                14,
+                "alerts.channels.team.slack: `${BERTH_TEST_SLACK_URL_UNSET}` is not set; set it in the environment or an env_file, or give a default: `${BERTH_TEST_SLACK_URL_UNSET:-value}`",
+            ),
+            (
+                "alerts-bad-url.yaml",
+                10,
+                16,
+                "alerts.channels.hook.webhook: invalid URL `${BERTH_TEST_HOOK_UNSET:-hooks.example.com/x}` (once expanded): use an `http://` or `https://` URL",
+            ),
+        ],
+    ),
+    (
+        "alerts-channel-mistakes.yaml",
+        &[
+            (
+                "alerts-channel-mistakes.yaml",
+                4,
+                5,
+                "alerts.channels: invalid channel name `my team`; use letters, digits, `_` and `-`",
+            ),
+            (
+                "alerts-channel-mistakes.yaml",
+                5,
+                71,
+                "alerts.channels.chat: `headers` applies to `webhook` channels only",
+            ),
+            (
+                "alerts-channel-mistakes.yaml",
+                6,
+                19,
+                "alerts.channels.desk.exec: empty command; give the program and its arguments",
+            ),
+            (
+                "alerts-channel-mistakes.yaml",
+                6,
+                32,
+                "alerts.channels.desk.timeout: must be more than 0",
+            ),
+            (
+                "alerts-channel-mistakes.yaml",
+                9,
+                18,
+                "alerts.channels.ops.headers: `X Key` is not a header name; use letters, digits and `-`",
+            ),
+            (
+                "alerts-channel-mistakes.yaml",
+                9,
+                40,
+                "alerts.channels.ops.headers.X-Port: a service's port cannot be used here: it is only known once the service starts",
+            ),
+            (
+                "alerts-channel-mistakes.yaml",
+                10,
+                12,
+                "alerts.channels.pager: needs one kind: `webhook: URL`, `slack: URL`, `exec: COMMAND` or `alertmanager: URL`",
+            ),
+            (
+                "alerts-channel-mistakes.yaml",
+                10,
+                14,
+                "unknown key `pagerduty` in `alerts.channels.pager`; expected one of: webhook, headers, slack, exec, timeout, alertmanager",
+            ),
+        ],
+    ),
+    (
+        "alerts-duplicate-rule.yaml",
+        &[(
+            "alerts-duplicate-rule.yaml",
+            5,
+            13,
+            "alerts.rules: duplicate rule name `disk`; the first is at line 3",
+        )],
+    ),
+    (
+        "alerts-for-on-event-rule.yaml",
+        &[(
+            "alerts-for-on-event-rule.yaml",
+            5,
+            7,
+            "alerts.rules.moved: `for` has no meaning for an `on:` rule, which notifies once per event; remove it",
+        )],
+    ),
+    (
+        "alerts-restarts-syntax.yaml",
+        &[
+            (
+                "alerts-restarts-syntax.yaml",
+                4,
+                24,
+                "alerts.rules.flapping.when: `x` is not a whole number; write e.g. `restarts > 3 in 10m`",
+            ),
+            (
+                "alerts-restarts-syntax.yaml",
+                6,
+                26,
+                "alerts.rules.flapping-more.when: expected `in` after the count, found `within`; write e.g. `restarts > 3 in 10m`",
+            ),
+        ],
+    ),
+    (
+        "alerts-rule-mistakes.yaml",
+        &[
+            (
+                "alerts-rule-mistakes.yaml",
+                4,
+                7,
+                "alerts.rules[0]: missing `name`, e.g. `name: api-memory`",
+            ),
+            (
+                "alerts-rule-mistakes.yaml",
+                7,
+                7,
+                "alerts.rules.both: has both `when` and `on`; a rule has one trigger",
+            ),
+            (
+                "alerts-rule-mistakes.yaml",
+                8,
+                7,
+                "alerts.rules.neither: needs `when: CONDITION` (e.g. `when: memory > 500MiB`) or `on: EVENT_KIND` (e.g. `on: failed`)",
+            ),
+            (
+                "alerts-rule-mistakes.yaml",
+                10,
+                7,
+                "alerts.rules.typo: needs `when: CONDITION` (e.g. `when: memory > 500MiB`) or `on: EVENT_KIND` (e.g. `on: failed`)",
+            ),
+            (
+                "alerts-rule-mistakes.yaml",
+                11,
+                7,
+                "unknown key `whn` in `alerts.rules.typo`; did you mean `when`?",
+            ),
+            (
+                "alerts-rule-mistakes.yaml",
+                15,
+                35,
+                "alerts.rules.top.escalate.to: a `critical` rule cannot escalate: nothing is above critical; remove `escalate`",
+            ),
+            (
+                "alerts-rule-mistakes.yaml",
+                18,
+                34,
+                "alerts.rules.same.escalate.to: `warning` is not above the rule's severity, `warning`; escalate to `critical`",
+            ),
+            (
+                "alerts-rule-mistakes.yaml",
+                21,
+                17,
+                "alerts.rules.too-often.severity: unknown value `urgent`; expected one of: info, warning, critical",
+            ),
+            (
+                "alerts-rule-mistakes.yaml",
+                22,
+                15,
+                "alerts.rules.too-often.repeat: 30s is too short; use at least 1m",
+            ),
+            (
+                "alerts-rule-mistakes.yaml",
+                23,
+                17,
+                "alerts.rules.too-often.escalate: missing `after`; write e.g. `escalate: {after: 10m, to: critical}`",
+            ),
+            (
+                "alerts-rule-mistakes.yaml",
+                26,
+                17,
+                "alerts.rules.nobody.services: empty; leave `services` out to cover every service",
+            ),
+            (
+                "alerts-rule-mistakes.yaml",
+                27,
+                15,
+                "alerts.rules.nobody.notify: empty; leave `notify` out to notify every channel",
+            ),
+        ],
+    ),
+    (
+        "alerts-two-kinds-channel.yaml",
+        &[
+            (
+                "alerts-two-kinds-channel.yaml",
+                5,
+                7,
+                "alerts.channels.ops: has both `webhook` and `slack`; keep one kind",
+            ),
+            (
+                "alerts-two-kinds-channel.yaml",
+                6,
+                12,
+                "alerts.channels.empty: needs one kind: `webhook: URL`, `slack: URL`, `exec: COMMAND` or `alertmanager: URL`",
+            ),
+        ],
+    ),
+    (
+        "alerts-unknown-channel.yaml",
+        &[(
+            "alerts-unknown-channel.yaml",
+            7,
+            16,
+            "alerts.rules.down.notify: no channel `teem`; did you mean `team`?",
+        )],
+    ),
+    (
+        "alerts-unknown-event-kind.yaml",
+        &[
+            (
+                "alerts-unknown-event-kind.yaml",
+                4,
+                12,
+                "alerts.rules.moved.on: unknown event kind `prot`; did you mean `port`?",
+            ),
+            (
+                "alerts-unknown-event-kind.yaml",
+                4,
+                26,
+                "alerts.rules.moved.on: unknown event kind `exploded`; expected one of: started, ready, exited, restarting, failed, stopped, completed, adopted, port, health, alert, watch, config, history, api",
+            ),
+        ],
+    ),
+    (
+        "alerts-unknown-metric.yaml",
+        &[(
+            "alerts-unknown-metric.yaml",
+            4,
+            13,
+            "alerts.rules.big.when: unknown metric `memry`; did you mean `memory`?",
+        )],
+    ),
+    (
+        "alerts-unknown-service.yaml",
+        &[(
+            "alerts-unknown-service.yaml",
+            5,
+            18,
+            "alerts.rules.api-memory.services: no service `apii`; did you mean `api`?",
+        )],
+    ),
+    (
         "alt-ports-without-port.yaml",
         &[(
             "alt-ports-without-port.yaml",

@@ -4,6 +4,9 @@
 use crate::support::{Project, fixture, repo, valid_configs};
 use berth::config::resolved::resolved;
 use berth::config::{self, Options};
+use berth::stack::alerts::{
+    Action, ChannelKind, Condition as When, Escalation, Metric, Op, Severity, Threshold, Trigger,
+};
 use berth::stack::health::Probe;
 use berth::stack::service::{Command, Condition, RestartMode};
 use berth::stack::{Stack, Strategy};
@@ -177,6 +180,250 @@ fn no_token_is_printed_unless_the_config_gives_one() {
         serde_json::json!({"metrics_without_token": false, "allow_remote": false})
     );
     assert_eq!(printed["monitor"]["disks"], serde_json::json!([]));
+}
+
+#[test]
+fn alerts_channels_and_rules_are_read() {
+    let file = fixture("valid", "alerts.yaml");
+    let stack = load(&file, &[], None);
+    let alerts = &stack.alerts;
+    let names: Vec<&str> = alerts.channels.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["team", "ops", "desk", "log", "am"]);
+    let kind = |name: &str| {
+        let channel = alerts.channels.iter().find(|c| c.name == name).unwrap();
+        channel.kind.clone()
+    };
+    // The Slack URL comes from the env file.
+    assert_eq!(
+        kind("team"),
+        ChannelKind::Slack {
+            url: "https://hooks.slack.com/services/T000/B000/XXXX".into()
+        }
+    );
+    assert_eq!(
+        kind("ops"),
+        ChannelKind::Webhook {
+            url: "http://127.0.0.1:9000/hook".into(),
+            headers: vec![
+                ("X-Key".into(), "dev-key".into()),
+                ("X-Source".into(), "berth".into())
+            ],
+        }
+    );
+    // `$NAME` is the shell's; `$$` is a literal `$`; the timeout defaults to 10s.
+    assert_eq!(
+        kind("desk"),
+        ChannelKind::Exec {
+            command: "notify-send berth \"$BERTH_ALERT_SUMMARY\"".into(),
+            timeout: Duration::from_secs(5),
+        }
+    );
+    assert_eq!(
+        kind("log"),
+        ChannelKind::Exec {
+            command: "logger -t berth ${BERTH_ALERT_RULE}".into(),
+            timeout: Duration::from_secs(10),
+        }
+    );
+    assert_eq!(
+        kind("am"),
+        ChannelKind::Alertmanager {
+            url: "https://alertmanager.internal:9093".into()
+        }
+    );
+
+    let rule = |name: &str| alerts.rules.iter().find(|r| r.name == name).unwrap();
+    let api_memory = rule("api-memory");
+    assert_eq!(
+        api_memory.trigger,
+        Trigger::When {
+            condition: When::Compare {
+                metric: Metric::Memory,
+                op: Op::Gt,
+                threshold: Threshold::Amount((500u64 << 20) as f64),
+            },
+            for_: Duration::from_secs(60),
+        }
+    );
+    assert_eq!(api_memory.services, ["api"]);
+    assert_eq!(api_memory.severity, Severity::Warning);
+    assert_eq!(
+        api_memory.escalate,
+        Some(Escalation {
+            after: Duration::from_secs(600),
+            to: Severity::Critical
+        })
+    );
+    assert_eq!(api_memory.repeat, Some(Duration::from_secs(4 * 3600)));
+    assert_eq!(api_memory.action, Some(Action::Restart));
+    assert_eq!(api_memory.notify, ["team", "ops"]);
+    // Defaults: every service, warning, no escalation or repeat, resolved notices, every
+    // channel, at once.
+    let defaults = rule("descriptors");
+    assert!(defaults.services.is_empty() && defaults.notify.is_empty());
+    assert_eq!(defaults.severity, Severity::Warning);
+    assert!(defaults.escalate.is_none() && defaults.repeat.is_none() && defaults.action.is_none());
+    assert!(defaults.resolved);
+    assert!(matches!(defaults.trigger, Trigger::When { for_, .. } if for_.is_zero()));
+    assert!(!rule("low-score").resolved);
+    assert_eq!(rule("memory-share").services, ["worker"]);
+    assert_eq!(rule("memory-share").notify, ["desk"]);
+
+    let condition = |name: &str| match &rule(name).trigger {
+        Trigger::When { condition, .. } => condition.clone(),
+        other => panic!("{name}: {other:?}"),
+    };
+    let threshold = |name: &str| match condition(name) {
+        When::Compare { threshold, .. } => threshold,
+        other => panic!("{name}: {other:?}"),
+    };
+    assert_eq!(threshold("memory-share"), Threshold::Percent(50.0));
+    assert_eq!(threshold("hot"), Threshold::Amount(80.0));
+    assert_eq!(threshold("threads"), Threshold::Amount(500.0));
+    assert_eq!(threshold("slow-checks"), Threshold::Amount(200.0));
+    assert_eq!(threshold("machine-cpu"), Threshold::Amount(90.0));
+    assert_eq!(
+        threshold("machine-memory"),
+        Threshold::Amount((14u64 << 30) as f64)
+    );
+    assert_eq!(threshold("disk"), Threshold::Percent(90.0));
+    assert_eq!(threshold("load"), Threshold::Amount(4.5));
+    assert!(condition("swap").is_system() && !condition("hot").is_system());
+    assert_eq!(
+        condition("flapping"),
+        When::Restarts {
+            op: Op::Gt,
+            count: 3,
+            within: Duration::from_secs(600)
+        }
+    );
+    assert!(matches!(
+        condition("unhealthy"),
+        When::Health { equal: true, .. }
+    ));
+    assert!(matches!(
+        condition("not-running"),
+        When::State { equal: false, .. }
+    ));
+    assert_eq!(
+        rule("moved").trigger,
+        Trigger::On {
+            kinds: vec!["port".into(), "failed".into()]
+        }
+    );
+    assert_eq!(
+        rule("adopted").trigger,
+        Trigger::On {
+            kinds: vec!["adopted".into()]
+        }
+    );
+
+    // Env files before the environment; the environment before a default.
+    let from_env = load(
+        &file,
+        &[
+            ("SLACK_WEBHOOK_URL", "https://not.this.one/x"),
+            ("OPS_KEY", "from-the-environment"),
+        ],
+        None,
+    );
+    let channel = |name: &str| {
+        let c = from_env.alerts.channels.iter().find(|c| c.name == name);
+        c.unwrap().kind.clone()
+    };
+    assert!(
+        matches!(channel("team"), ChannelKind::Slack { url } if url.starts_with("https://hooks.slack.com/"))
+    );
+    assert!(
+        matches!(channel("ops"), ChannelKind::Webhook { headers, .. } if headers[0].1 == "from-the-environment")
+    );
+}
+
+#[test]
+fn alerts_are_printed_as_berth_yaml_with_their_defaults() {
+    let stack = load(&fixture("valid", "alerts.yaml"), &[], None);
+    let printed = resolved(&stack);
+    let alerts = &printed["alerts"];
+    assert_eq!(
+        alerts["channels"]["ops"],
+        serde_json::json!({"webhook": "http://127.0.0.1:9000/hook", "headers": {"X-Key": "dev-key", "X-Source": "berth"}})
+    );
+    assert_eq!(
+        alerts["channels"]["log"],
+        serde_json::json!({"exec": "logger -t berth $${BERTH_ALERT_RULE}", "timeout": "10s"})
+    );
+    assert_eq!(
+        alerts["rules"][0],
+        serde_json::json!({
+            "name": "api-memory", "when": "memory > 500MiB", "for": "1m", "services": ["api"],
+            "severity": "warning", "escalate": {"after": "10m", "to": "critical"},
+            "repeat": "4h", "resolved": true, "action": "restart", "notify": ["team", "ops"]
+        })
+    );
+    // Defaults are filled in; "every service" and "every channel" are left out.
+    let rule = |name: &str| {
+        let rules = alerts["rules"].as_array().unwrap();
+        rules.iter().find(|r| r["name"] == name).unwrap().clone()
+    };
+    assert_eq!(
+        rule("threads"),
+        serde_json::json!({"name": "threads", "when": "threads > 500", "for": "0s", "severity": "warning", "resolved": true})
+    );
+    assert_eq!(rule("memory-share")["when"], "memory >= 50%");
+    assert_eq!(rule("machine-memory")["when"], "system.memory > 14GiB");
+    assert_eq!(rule("flapping")["when"], "restarts > 3 in 10m");
+    assert_eq!(rule("not-running")["when"], "state != running");
+    // An `on:` rule gets none of the keys it may not have.
+    assert_eq!(
+        rule("moved"),
+        serde_json::json!({"name": "moved", "on": ["port", "failed"], "severity": "warning"})
+    );
+    let plain = Project::new("services:\n  a:\n    command: ./a\n");
+    let printed = resolved(&load(&plain.path().join("berth.yaml"), &[], None));
+    assert_eq!(
+        printed["alerts"],
+        serde_json::json!({"channels": {}, "rules": []})
+    );
+}
+
+#[test]
+fn check_verbose_lists_each_alert_rule() {
+    Project::new(
+        "alerts:
+  channels:
+    team: { exec: \"true\" }
+    ops: { exec: \"true\" }
+  rules:
+    - name: api-memory
+      when: memory > 500MiB
+      for: 1m
+      services: [api]
+      escalate: { after: 10m, to: critical }
+      action: restart
+      notify: [team, ops]
+    - name: disk
+      when: system.disk > 90%
+      severity: critical
+      repeat: 4h
+      resolved: false
+    - name: moved
+      on: [port, failed, exited]
+      notify: ops
+services:
+  api:
+    command: ./api
+",
+    )
+    .berth(&["check", "-v"])
+    .code(0)
+    .stdout_is(
+        "✓ berth.yaml is valid: 1 service, start order: api
+  api  ./api
+  alert api-memory: memory > 500MiB for 1m on api → team, ops (warning, escalates to critical after 10m, restarts it)
+  alert disk: system.disk > 90% → team, ops (critical, repeats every 4h, no notice when resolved)
+  alert moved: each port, failed or exited event on every service → ops (warning)
+",
+    );
 }
 
 #[test]

@@ -38,6 +38,7 @@ fn supervise(body: &str) -> (tempfile::TempDir, Supervisor, u16) {
         ports: Arc::new(ports),
         spawner: Arc::new(Spawner::new(env!("CARGO_BIN_EXE_berth").into())),
         history: berth::history::History::off(),
+        bell: Default::default(),
         earlier: None,
     })
     .unwrap();

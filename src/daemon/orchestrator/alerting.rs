@@ -1,0 +1,133 @@
+//! The orchestrator's side of alerting: what the alerts thread observes (every service's
+//! state, health, usage, last check and restarts, and the machine), and the restarts an
+//! alert's `action` asks for, made the way `berth restart` makes them.
+
+use super::Orchestrator;
+use crate::alerts::engine::ServiceFacts;
+use crate::alerts::runtime::{Hooks, Snapshot};
+use crate::api::types::UpRequest;
+use crate::daemon::supervisor::ServiceState;
+use crate::stack::graph::Graph;
+use std::sync::Arc;
+
+impl Orchestrator {
+    /// Starts the alerts thread, reaching back through weak references (the orchestrator
+    /// owns the alerting, not the other way round).
+    pub(super) fn start_alerting(self: &Arc<Self>) {
+        let observe = Arc::downgrade(self);
+        let restart = Arc::downgrade(self);
+        let events = Arc::downgrade(&self.alerting);
+        self.history.listen(move |record| {
+            if let Some(alerting) = events.upgrade() {
+                alerting.event(&record.kind, record.service.as_deref(), &record.message);
+            }
+        });
+        let hooks = Hooks {
+            observe: Box::new(move || observe.upgrade()?.alert_snapshot()),
+            restart: Box::new(move |service, rule| {
+                if let Some(me) = restart.upgrade() {
+                    me.restart_for_alert(service, rule);
+                }
+            }),
+        };
+        if let Err(e) = self.alerting.start(hooks) {
+            crate::daemon::log(format_args!("cannot start the alerts thread: {e}"));
+        }
+    }
+
+    pub fn alerting(&self) -> &crate::alerts::runtime::Alerting {
+        &self.alerting
+    }
+
+    /// Every service of the stack as the rules see it; `None` before a stack is loaded.
+    fn alert_snapshot(&self) -> Option<Snapshot> {
+        let stack = self.stack()?;
+        let status = self.status(true);
+        let supervised = self.supervised();
+        let latest = self.monitor.latest();
+        let services = status
+            .services
+            .iter()
+            .map(|view| {
+                let s = supervised.get(&view.name);
+                let reading = latest
+                    .services
+                    .get(&view.name)
+                    .filter(|r| Some(r.pid) == view.pid);
+                let started = !matches!((view.state, s), (ServiceState::Stopped, _) | (_, None))
+                    || view.state == ServiceState::Failed;
+                ServiceFacts {
+                    name: view.name.clone(),
+                    state: started.then_some(view.state),
+                    health: started.then_some(view.health),
+                    cpu_percent: view.cpu_percent,
+                    rss_bytes: view.rss_bytes,
+                    fds: reading.map(|r| r.usage.open_fds),
+                    threads: reading.map(|r| r.usage.threads),
+                    check_ms: s.and_then(|s| s.last_check_ms),
+                    score: view.score,
+                    restart_times: s.map(|s| s.restart_times.clone()).unwrap_or_default(),
+                }
+            })
+            .collect();
+        drop(stack);
+        Some(Snapshot {
+            services,
+            system: latest.system.clone(),
+        })
+    }
+
+    /// Restarts `service` (and the dependents that were running) because `rule` fired, off
+    /// the alerts thread: as `berth restart` does, a stop and an `up` of the same stack.
+    fn restart_for_alert(self: &Arc<Self>, service: &str, rule: &str) {
+        let me = Arc::clone(self);
+        let (service, rule) = (service.to_string(), rule.to_string());
+        let spawned = std::thread::Builder::new()
+            .name(format!("restart {service}"))
+            .spawn(move || {
+                let (stack, env) = {
+                    let inner = me.lock();
+                    let Some(stack) = inner.stack.clone() else {
+                        return;
+                    };
+                    (stack, Arc::clone(&inner.env))
+                };
+                let running: Vec<String> = me
+                    .supervised()
+                    .into_iter()
+                    .filter(|(_, s)| super::is_alive(s))
+                    .map(|(name, _)| name)
+                    .collect();
+                let again: Vec<String> = Graph::new(&stack.services)
+                    .with_dependents(&[service.as_str()])
+                    .into_iter()
+                    .filter(|n| *n == service || running.iter().any(|r| r == n))
+                    .map(String::from)
+                    .collect();
+                let why = format!("restarted by alert `{rule}`");
+                me.history.event(
+                    Some(&service),
+                    "restarting",
+                    &why,
+                    serde_json::json!({ "rule": rule, "by": "alert" }),
+                );
+                let _ = me.down(std::slice::from_ref(&service), None);
+                let request = UpRequest {
+                    stack: (*stack).clone(),
+                    services: again,
+                    env: (*env).clone(),
+                };
+                match me.up(request) {
+                    Ok(_) => {
+                        me.lock().restarted_by.insert(service.clone(), why);
+                    }
+                    Err(e) => crate::daemon::log(format_args!(
+                        "alert `{rule}` could not restart `{service}`: {e:?}"
+                    )),
+                }
+            });
+        if let Err(e) = spawned {
+            crate::daemon::log(format_args!("cannot restart for an alert: {e}"));
+        }
+    }
+}

@@ -387,12 +387,15 @@ impl<'a> Reader<'a> {
 
     /// The span of characters `offset..offset+len` of a scalar's value, when the scalar is
     /// written on one line without escapes; otherwise the scalar's own span.
-    fn inner_span(&self, node: &Node, offset: usize, len: usize) -> Span {
+    pub(crate) fn inner_span(&self, node: &Node, offset: usize, len: usize) -> Span {
         let Some(text) = node.scalar() else {
             return node.span;
         };
         let line = self.source.line(node.span.start.line);
-        let rest: String = line.chars().skip(node.span.start.column - 1).collect();
+        let rest: String = line
+            .chars()
+            .skip(node.span.start.column.saturating_sub(1))
+            .collect();
         if rest.starts_with(text) {
             node.span.sub(offset, len)
         } else if (rest.starts_with('"') || rest.starts_with('\'')) && rest[1..].starts_with(text) {

@@ -6,7 +6,6 @@ use crate::api::monitoring::EVENT_KINDS;
 use crate::config::interpolate::Scope;
 use crate::config::keys;
 use crate::config::reader::{Reader, at};
-use crate::config::source::Span;
 use crate::config::suggest;
 use crate::config::units::{format_duration, format_size, parse_duration, parse_size};
 use crate::config::yaml::{Kind, Node};
@@ -55,7 +54,7 @@ pub fn alerts(
 ) -> Option<Alerts> {
     let path = "alerts";
     let fields = r.map(node, path, keys::ALERTS)?;
-    let ports = configured_ports(root_services);
+    let ports = super::monitor::configured_ports(root_services);
     let scope = Scope {
         service: None,
         ports: &ports,
@@ -88,28 +87,6 @@ pub fn alerts(
         channels: channels?,
         rules: rules?,
     })
-}
-
-/// Every service's port as far as it can be read without reporting anything, so that a
-/// `${services.NAME.port}` in a channel is recognised as a port reference.
-fn configured_ports(services: Option<&Node>) -> BTreeMap<String, Option<u16>> {
-    let Some(Node {
-        kind: Kind::Map(entries),
-        ..
-    }) = services
-    else {
-        return BTreeMap::new();
-    };
-    entries
-        .iter()
-        .filter_map(|(name, service)| {
-            let port = service
-                .get("port")
-                .and_then(Node::scalar)
-                .and_then(|p| p.trim().parse::<u16>().ok());
-            Some((name.scalar()?.to_string(), port))
-        })
-        .collect()
 }
 
 /// Channel names end up in `berth alerts test CHANNEL` and in history rows.
@@ -763,32 +740,11 @@ fn condition(r: &mut Reader, node: &Node, path: &str) -> Option<Condition> {
         Ok(condition) => Some(condition),
         Err(problems) => {
             for p in problems {
-                let span = inner_span(r, node, p.offset, p.len);
+                let span = r.inner_span(node, p.offset, p.len);
                 r.error(span, at(path, p.message));
             }
             None
         }
-    }
-}
-
-/// The span of characters `offset..offset+len` of a scalar's value when the scalar is
-/// written on one line without escapes (as `Reader` finds `${...}` problems); otherwise the
-/// scalar's own span.
-fn inner_span(r: &Reader, node: &Node, offset: usize, len: usize) -> Span {
-    let Some(text) = node.scalar() else {
-        return node.span;
-    };
-    let line = r.source.line(node.span.start.line);
-    let rest: String = line
-        .chars()
-        .skip(node.span.start.column.saturating_sub(1))
-        .collect();
-    if rest.starts_with(text) {
-        node.span.sub(offset, len)
-    } else if (rest.starts_with('"') || rest.starts_with('\'')) && rest[1..].starts_with(text) {
-        node.span.sub(offset + 1, len)
-    } else {
-        node.span
     }
 }
 

@@ -307,7 +307,7 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
 /// Every service's port as far as it can be read without reporting anything (the services'
 /// own decoding reports their problems), so that `${services.NAME.port}` in the token is
 /// recognised as a port reference.
-fn configured_ports(services: Option<&Node>) -> BTreeMap<String, Option<u16>> {
+pub(super) fn configured_ports(services: Option<&Node>) -> BTreeMap<String, Option<u16>> {
     let Some(Node {
         kind: Kind::Map(entries),
         ..

@@ -136,18 +136,20 @@ impl Notifier {
         notification: Notification,
         timeout: Duration,
     ) -> Result<String, String> {
+        self.send_tracked(channel, notification)?.wait(timeout)
+    }
+
+    /// Queues `notification` like `send` and returns at once a handle to wait for its result
+    /// with: to test several channels, send to each and then wait for each against one
+    /// deadline, so that a hung channel holds up none of the others.
+    pub fn send_tracked(
+        &self,
+        channel: &str,
+        notification: Notification,
+    ) -> Result<Pending, String> {
         let (reply, result) = mpsc::sync_channel(1);
         self.enqueue(channel, notification, Some(reply))?;
-        match result.recv_timeout(timeout) {
-            Ok(result) => result,
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
-                "no outcome within {}: the channel is still busy (its outcome will be in `alerts history`)",
-                crate::config::units::format_duration(timeout)
-            )),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                Err("the channel's thread ended before delivering it".to_string())
-            }
-        }
+        Ok(Pending { result })
     }
 
     fn enqueue(
@@ -200,10 +202,10 @@ impl Notifier {
             .spawn(move || run(name, kind, jobs, options, on_outcome));
         if let Err(e) = spawned {
             // The receiver is gone with the closure: sends to this channel report it.
-            eprintln!(
-                "berth: cannot start the thread of alert channel `{}`: {e}",
+            crate::daemon::log(format_args!(
+                "cannot start the thread of alert channel `{}`: {e}",
                 channel.name
-            );
+            ));
         }
         Worker {
             kind: channel.kind.clone(),
@@ -213,6 +215,28 @@ impl Notifier {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Worker>> {
         self.workers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A notification queued by `send_tracked`, its result to come.
+pub struct Pending {
+    result: Receiver<Result<String, String>>,
+}
+
+impl Pending {
+    /// Its result, or why there is none within `timeout` (the delivery goes on, and its
+    /// outcome is reported all the same).
+    pub fn wait(self, timeout: Duration) -> Result<String, String> {
+        match self.result.recv_timeout(timeout) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
+                "no outcome within {}: the channel is still busy (its outcome will be in `alerts history`)",
+                crate::config::units::format_duration(timeout)
+            )),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err("the channel's thread ended before delivering it".to_string())
+            }
+        }
     }
 }
 
@@ -462,6 +486,24 @@ mod tests {
         assert_eq!(
             notifier.send_and_wait("nope", notification("test"), WAIT),
             Err("no channel named `nope`".to_string())
+        );
+        let _ = outcomes.recv_timeout(WAIT).unwrap();
+
+        // Sent to both, then waited for: the hung one first does not delay the good one.
+        let started = Instant::now();
+        let hung_one = notifier.send_tracked("hung", notification("t2")).unwrap();
+        let good_one = notifier.send_tracked("good", notification("t2")).unwrap();
+        assert_eq!(good_one.wait(WAIT), Ok("200".to_string()));
+        assert!(
+            started.elapsed() < Duration::from_millis(200),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            hung_one
+                .wait(WAIT)
+                .unwrap_err()
+                .ends_with("timed out after 300ms")
         );
     }
 

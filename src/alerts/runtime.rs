@@ -302,17 +302,21 @@ impl Alerting {
         let channels: Vec<Channel> = channels_of(&state.channels, names);
         drop(state);
         // Sent to every channel first, then waited for: a hung one does not hold up the rest.
-        let waits: Vec<_> = channels
+        let pending: Vec<_> = channels
             .iter()
             .map(|c| {
-                (
-                    c.name.clone(),
-                    self.notifier
-                        .send_and_wait(&c.name, notification.clone(), timeout),
-                )
+                let tracked = self.notifier.send_tracked(&c.name, notification.clone());
+                (c.name.clone(), tracked)
             })
             .collect();
-        waits
+        let deadline = std::time::Instant::now() + timeout;
+        pending
+            .into_iter()
+            .map(|(name, tracked)| {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                (name, tracked.and_then(|p| p.wait(left)))
+            })
+            .collect()
     }
 }
 
@@ -321,15 +325,6 @@ fn channels_of(all: &[Channel], names: &[String]) -> Vec<Channel> {
         .filter(|c| names.is_empty() || names.contains(&c.name))
         .cloned()
         .collect()
-}
-
-fn status_name(status: Status) -> &'static str {
-    match status {
-        Status::Firing => "firing",
-        Status::Resolved => "resolved",
-        Status::Event => "event",
-        Status::Test => "test",
-    }
 }
 
 /// Records a delivery's outcome in history (kind `alert`).
@@ -344,7 +339,7 @@ fn record_delivery(history: &History, o: &Outcome) {
         &format!(
             "{} {} → {}: {} ({} {}, {} ms)",
             o.rule,
-            status_name(o.status),
+            o.status,
             o.channel,
             if ok { "delivered" } else { "not delivered" },
             detail,

@@ -99,7 +99,7 @@ pub fn decode(
     })
 }
 
-/// An `http://HOST[:PORT]/...` URL once configured ports are filled in.
+/// An `http://` or `https://HOST[:PORT]/...` URL once configured ports are filled in.
 fn check_url(
     r: &mut Reader,
     node: &Node,
@@ -108,17 +108,18 @@ fn check_url(
     port_of: &dyn Fn(&str) -> Option<u16>,
 ) -> bool {
     let text = url.render(port_of);
-    let problem = if text.starts_with("https://") {
-        Some("https health checks are not supported; probe the service over `http://`, or use a `tcp` or `exec` probe".to_string())
-    } else if let Some(rest) = text.strip_prefix("http://") {
+    let scheme = [("http://", 80), ("https://", 443)]
+        .into_iter()
+        .find_map(|(prefix, port)| Some((text.strip_prefix(prefix)?, port)));
+    let problem = if let Some((rest, default_port)) = scheme {
         let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        match host_port(authority, 80) {
+        match host_port(authority, default_port) {
             Ok(_) => None,
             Err(e) => Some(format!("invalid URL `{text}`: {e}")),
         }
     } else {
         Some(format!(
-            "invalid URL `{text}`: it must start with `http://`, e.g. `http://127.0.0.1:${{port}}/health`"
+            "invalid URL `{text}`: it must start with `http://` or `https://`, e.g. `http://127.0.0.1:${{port}}/health`"
         ))
     };
     match problem {

@@ -5,6 +5,7 @@
 //! process tree's CPU and memory.
 
 mod alerting;
+mod restart;
 
 use super::port_plan::Assigned;
 use super::rediscover::{Earlier, Markings};

@@ -5,9 +5,7 @@
 use super::Orchestrator;
 use crate::alerts::engine::ServiceFacts;
 use crate::alerts::runtime::{Hooks, Snapshot};
-use crate::api::types::UpRequest;
 use crate::daemon::supervisor::ServiceState;
-use crate::stack::graph::Graph;
 use std::sync::Arc;
 
 impl Orchestrator {
@@ -77,33 +75,13 @@ impl Orchestrator {
         })
     }
 
-    /// Restarts `service` (and the dependents that were running) because `rule` fired, off
-    /// the alerts thread: as `berth restart` does, a stop and an `up` of the same stack.
+    /// Restarts `service` because `rule` fired, off the alerts thread.
     fn restart_for_alert(self: &Arc<Self>, service: &str, rule: &str) {
         let me = Arc::clone(self);
         let (service, rule) = (service.to_string(), rule.to_string());
         let spawned = std::thread::Builder::new()
             .name(format!("restart {service}"))
             .spawn(move || {
-                let (stack, env) = {
-                    let inner = me.lock();
-                    let Some(stack) = inner.stack.clone() else {
-                        return;
-                    };
-                    (stack, Arc::clone(&inner.env))
-                };
-                let running: Vec<String> = me
-                    .supervised()
-                    .into_iter()
-                    .filter(|(_, s)| super::is_alive(s))
-                    .map(|(name, _)| name)
-                    .collect();
-                let again: Vec<String> = Graph::new(&stack.services)
-                    .with_dependents(&[service.as_str()])
-                    .into_iter()
-                    .filter(|n| *n == service || running.iter().any(|r| r == n))
-                    .map(String::from)
-                    .collect();
                 let why = format!("restarted by alert `{rule}`");
                 me.history.event(
                     Some(&service),
@@ -111,19 +89,10 @@ impl Orchestrator {
                     &why,
                     serde_json::json!({ "rule": rule, "by": "alert" }),
                 );
-                let _ = me.down(std::slice::from_ref(&service), None);
-                let request = UpRequest {
-                    stack: (*stack).clone(),
-                    services: again,
-                    env: (*env).clone(),
-                };
-                match me.up(request) {
-                    Ok(_) => {
-                        me.lock().restarted_by.insert(service.clone(), why);
-                    }
-                    Err(e) => crate::daemon::log(format_args!(
+                if let Err(e) = me.restart(std::slice::from_ref(&service), Some(&why)) {
+                    crate::daemon::log(format_args!(
                         "alert `{rule}` could not restart `{service}`: {e:?}"
-                    )),
+                    ));
                 }
             });
         if let Err(e) = spawned {

@@ -1,0 +1,63 @@
+//! Restarts the daemon makes for the stack it runs (an alert's `action`, the API's
+//! `POST /v1/services/{name}/restart`): as `berth restart` does, the services stopped and
+//! then brought up again with the dependents that were running, with the last `up`'s config
+//! and environment.
+
+use super::{Orchestrator, Refusal};
+use crate::api::types::UpRequest;
+use crate::stack::graph::Graph;
+use std::sync::Arc;
+
+impl Orchestrator {
+    /// Restarts `services`; `reason`, when given, is shown in their status until the next
+    /// `up` of them. Returns what was brought up again.
+    pub fn restart(
+        self: &Arc<Self>,
+        services: &[String],
+        reason: Option<&str>,
+    ) -> Result<Vec<String>, Refusal> {
+        let (stack, env) = {
+            let inner = self.lock();
+            let Some(stack) = inner.stack.clone() else {
+                return Err(Refusal::Unavailable(
+                    "no stack loaded yet: run `berth up` first".into(),
+                ));
+            };
+            (stack, Arc::clone(&inner.env))
+        };
+        for name in services {
+            if stack.service(name).is_none() {
+                return Err(Refusal::BadRequest(format!(
+                    "no service `{name}` in the config"
+                )));
+            }
+        }
+        let running: Vec<String> = self
+            .supervised()
+            .into_iter()
+            .filter(|(_, s)| super::is_alive(s))
+            .map(|(name, _)| name)
+            .collect();
+        let roots: Vec<&str> = services.iter().map(String::as_str).collect();
+        let again: Vec<String> = Graph::new(&stack.services)
+            .with_dependents(&roots)
+            .into_iter()
+            .filter(|n| roots.contains(n) || running.iter().any(|r| r == n))
+            .map(String::from)
+            .collect();
+        crate::state::check_writable(&stack.state_dir).map_err(Refusal::Unavailable)?;
+        self.down(services, None)?;
+        let started = self.up(UpRequest {
+            stack: (*stack).clone(),
+            services: again,
+            env: (*env).clone(),
+        })?;
+        if let Some(why) = reason {
+            let mut inner = self.lock();
+            for name in services {
+                inner.restarted_by.insert(name.clone(), why.to_string());
+            }
+        }
+        Ok(started)
+    }
+}

@@ -164,6 +164,7 @@ impl Shown {
         match self {
             Shown::Amount(metric, value) => show(metric, value),
             Shown::Percent(p) => format!("{p:.1}%"),
+            Shown::Restarts(1) => "1 restart".to_string(),
             Shown::Restarts(n) => format!("{n} restarts"),
             Shown::Word(w) => w.to_string(),
             Shown::Nothing => String::new(),
@@ -592,10 +593,16 @@ fn name(value: &impl Serialize) -> String {
         .unwrap_or_default()
 }
 
+/// A threshold as berth.yaml would write it (`500MiB`, `80%`, `200ms`).
 fn show_threshold(metric: Metric, threshold: Threshold) -> String {
-    match threshold {
-        Threshold::Percent(p) => format!("{p}%"),
-        Threshold::Amount(a) => show(metric, a),
+    use crate::stack::alerts::Unit;
+    match (threshold, metric.unit()) {
+        (Threshold::Percent(p), _) => format!("{p}%"),
+        (Threshold::Amount(a), Unit::BytesOrPercent) if a.fract() == 0.0 && a >= 0.0 => {
+            crate::config::units::format_size(a as u64)
+        }
+        (Threshold::Amount(a), Unit::Percent) => format!("{a}%"),
+        (Threshold::Amount(a), _) => show(metric, a),
     }
 }
 

@@ -6,6 +6,7 @@
 //! silences are kept in `.berth/alerts.json`, so a new daemon does not notify them as new.
 
 use super::engine::{
+    Phase,
     Active, Effect, Engine, Note, NoteKind, Observation, Saved, ServiceFacts, Silence,
 };
 use super::notifier::{Notifier, Outcome};
@@ -14,7 +15,7 @@ use crate::daemon::bell::Bell;
 use crate::history::History;
 use crate::monitor::system::SystemReading;
 use crate::stack::Stack;
-use crate::stack::alerts::{Channel, Rule, Severity};
+use crate::stack::alerts::{Channel, ChannelKind, Rule, Severity};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,6 +37,8 @@ pub struct Hooks {
 
 struct State {
     engine: Engine,
+    /// When each firing alert was last sent to the Alertmanager channels.
+    reminded: std::collections::HashMap<(String, String), u64>,
     rules: Vec<Rule>,
     channels: Vec<Channel>,
     project: String,
@@ -53,6 +56,8 @@ pub struct Alerting {
 /// The longest the thread sleeps without a ring: rules with `for`, `repeat` and `escalate`
 /// move on the clock too.
 const TICK: Duration = Duration::from_secs(1);
+/// How often a firing alert is sent to Alertmanager again.
+const ALERTMANAGER_EVERY_MS: u64 = 60_000;
 /// A burst of rings (an `up` of 200 services) is gathered into one evaluation.
 const GATHER: Duration = Duration::from_millis(20);
 
@@ -75,6 +80,7 @@ impl Alerting {
         Arc::new(Alerting {
             state: Mutex::new(State {
                 engine: Engine::restore(saved),
+                reminded: Default::default(),
                 rules: Vec::new(),
                 channels: Vec::new(),
                 project: String::new(),
@@ -132,6 +138,26 @@ impl Alerting {
 
     /// One evaluation; returns the restarts to carry out (service, rule).
     pub fn evaluate(&self, snapshot: &Snapshot, now_ms: u64) -> Vec<(String, String)> {
+        self.evaluate_tracked(snapshot, now_ms, None)
+    }
+
+    /// A last evaluation before the daemon goes (a `down` has just stopped the services, so
+    /// their alerts resolve), waiting up to `timeout` for its notifications to be delivered.
+    pub fn settle(&self, snapshot: &Snapshot, timeout: Duration) {
+        let mut pending = Vec::new();
+        self.evaluate_tracked(snapshot, crate::logs::time::now_ms(), Some(&mut pending));
+        let deadline = std::time::Instant::now() + timeout;
+        for p in pending {
+            let _ = p.wait(deadline.saturating_duration_since(std::time::Instant::now()));
+        }
+    }
+
+    fn evaluate_tracked(
+        &self,
+        snapshot: &Snapshot,
+        now_ms: u64,
+        track: Option<&mut Vec<super::notifier::Pending>>,
+    ) -> Vec<(String, String)> {
         let mut state = self.lock();
         if state.rules.is_empty() && state.engine.active(now_ms).is_empty() {
             return Vec::new();
@@ -144,7 +170,71 @@ impl Alerting {
         let rules = std::mem::take(&mut state.rules);
         let effects = state.engine.evaluate(&rules, &obs);
         state.rules = rules;
-        self.carry_out(&state, effects)
+        let restarts = self.carry_out(&state, effects, track);
+        self.remind_alertmanagers(&mut state, now_ms);
+        restarts
+    }
+
+    /// Alertmanager forgets an alert at its `endsAt` (five minutes on): a firing one is sent
+    /// again every minute, to the Alertmanager channels only, so it stays active there for
+    /// as long as it fires and ends by itself if berth goes away.
+    fn remind_alertmanagers(&self, state: &mut State, now_ms: u64) {
+        let managers: Vec<&Channel> = state
+            .channels
+            .iter()
+            .filter(|c| matches!(c.kind, ChannelKind::Alertmanager { .. }))
+            .collect();
+        if managers.is_empty() {
+            return;
+        }
+        let mut due = Vec::new();
+        for active in state.engine.active(now_ms) {
+            let Phase::Firing { since_ms, severity, .. } = active.phase else {
+                continue;
+            };
+            let key = (active.rule.clone(), active.subject.clone());
+            let last = state.reminded.get(&key).copied().unwrap_or(now_ms);
+            state.reminded.entry(key.clone()).or_insert(now_ms);
+            if active.silenced || now_ms.saturating_sub(last) < ALERTMANAGER_EVERY_MS {
+                continue;
+            }
+            state.reminded.insert(key, now_ms);
+            let Some(rule) = state.rules.iter().find(|r| r.name == active.rule) else {
+                continue;
+            };
+            let service = (active.subject != "system" && !active.subject.starts_with("disk:"))
+                .then(|| active.subject.clone());
+            due.push((
+                Note {
+                    kind: NoteKind::Reminder,
+                    rule: rule.name.clone(),
+                    subject: active.subject.clone(),
+                    service,
+                    severity,
+                    value: active.value.clone(),
+                    condition: super::engine::describe(&rule.trigger),
+                    since_ms,
+                    ended_ms: None,
+                    notify: rule.notify.clone(),
+                },
+                rule.notify.clone(),
+            ));
+        }
+        let firing: std::collections::HashSet<(String, String)> = state
+            .engine
+            .active(now_ms)
+            .into_iter()
+            .map(|a| (a.rule, a.subject))
+            .collect();
+        state.reminded.retain(|k, _| firing.contains(k));
+        for (note, notify) in due {
+            let notification = build(state, &note);
+            for m in &managers {
+                if notify.is_empty() || notify.contains(&m.name) {
+                    self.notifier.send(&m.name, notification.clone());
+                }
+            }
+        }
     }
 
     /// An event for the `on:` rules. Alerts' own events never trigger rules (a delivery
@@ -161,15 +251,20 @@ impl Alerting {
         let effects = state
             .engine
             .on_event(&state.rules, kind, service, message, now);
-        self.carry_out(&state, effects);
+        self.carry_out(&state, effects, None);
     }
 
-    fn carry_out(&self, state: &State, effects: Vec<Effect>) -> Vec<(String, String)> {
+    fn carry_out(
+        &self,
+        state: &State,
+        effects: Vec<Effect>,
+        mut track: Option<&mut Vec<super::notifier::Pending>>,
+    ) -> Vec<(String, String)> {
         let mut restarts = Vec::new();
         let mut changed = false;
         for effect in effects {
             match effect {
-                Effect::Notify(note) => self.notify(state, &note),
+                Effect::Notify(note) => self.notify(state, &note, track.as_deref_mut()),
                 Effect::Restart { service, rule } => restarts.push((service, rule)),
                 Effect::Transition {
                     rule,
@@ -181,10 +276,15 @@ impl Alerting {
                     changed = true;
                     let service = (subject != "system" && !subject.starts_with("disk:"))
                         .then_some(subject.as_str());
+                    let shown = if value.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({value})")
+                    };
                     self.history.event(
                         service,
                         "alert",
-                        &format!("{rule}: {from} → {to} ({value})"),
+                        &format!("{rule}: {from} → {to}{shown}"),
                         serde_json::json!({
                             "rule": rule, "subject": subject, "from": from, "to": to, "value": value,
                         }),
@@ -206,10 +306,19 @@ impl Alerting {
     }
 
     /// Builds `note`'s notification and puts it on each of its channels' queues.
-    fn notify(&self, state: &State, note: &Note) {
+    fn notify(&self, state: &State, note: &Note, mut track: Option<&mut Vec<super::notifier::Pending>>) {
         let notification = build(state, note);
         for channel in channels_of(&state.channels, &note.notify) {
-            self.notifier.send(&channel.name, notification.clone());
+            match track.as_deref_mut() {
+                Some(pending) => {
+                    if let Ok(p) = self.notifier.send_tracked(&channel.name, notification.clone()) {
+                        pending.push(p);
+                    }
+                }
+                None => {
+                    self.notifier.send(&channel.name, notification.clone());
+                }
+            }
         }
     }
 
@@ -337,7 +446,7 @@ fn record_delivery(history: &History, o: &Outcome) {
         o.service.as_deref(),
         "alert",
         &format!(
-            "{} {} → {}: {} ({} {}, {} ms)",
+            "{} {} → {}: {} ({}, {}, {} ms)",
             o.rule,
             o.status,
             o.channel,
@@ -368,6 +477,8 @@ fn build(state: &State, note: &Note) -> Notification {
             )
         }
         NoteKind::Resolved => format!("{who}: {} resolved ({})", note.rule, note.value),
+        // Events name their service already (`api: port 8000 …`).
+        NoteKind::Event if note.value.starts_with(&format!("{who}:")) => note.value.clone(),
         NoteKind::Event => format!("{who}: {}", note.value),
     };
     let logs = match (&note.service, &state.state_dir) {

@@ -32,6 +32,9 @@ pub fn run(global: &Global, action: Option<&AlertsAction>) -> Result<Exit, Failu
         Some(AlertsAction::Test { channels }) => test(global, &stack, &paths, channels),
         Some(AlertsAction::Silence { target, for_ }) => {
             let (rule, service) = target_of(&stack, target)?;
+            if for_.is_zero() {
+                return Err(Failure::usage("--for: a silence lasts at least 1s, e.g. `--for 30m`"));
+            }
             let request = SilenceRequest {
                 rule,
                 service,
@@ -193,6 +196,11 @@ fn test(
                 crate::config::suggest::hint(c, names.iter().copied())
             )));
         }
+    }
+    if names.is_empty() {
+        return Err(Failure::failed(
+            "the config has no alert channels: add some under `alerts.channels` (see docs/alerts.md)",
+        ));
     }
     if !global.quiet && !global.json {
         eprintln!(

@@ -631,6 +631,16 @@ fn event_kinds(r: &mut Reader, node: &Node, path: &str) -> Option<Vec<String>> {
             );
             r.error(item.span, at(path, message));
             ok = false;
+        } else if kind == "alert" {
+            // An alert's own transitions and deliveries would notify of themselves.
+            r.error(
+                item.span,
+                at(
+                    path,
+                    "`alert` events cannot trigger a rule: each would notify of itself; use `notify` on the rules whose alerts you want",
+                ),
+            );
+            ok = false;
         } else if out.iter().any(|k| k == kind) {
             r.error(item.span, at(path, format!("`{kind}` is listed twice")));
             ok = false;
@@ -1071,7 +1081,7 @@ fn description(metric: Metric) -> &'static str {
         Metric::Cpu => "a percent of one core",
         Metric::SystemCpu => "a percent of the whole machine",
         Metric::Memory | Metric::SystemMemory => "a size or a percent of the machine's memory",
-        Metric::SystemSwap => "a size or a percent of the swap space",
+        Metric::SystemSwap => "a size",
         Metric::SystemDisk => "a size or a percent of each disk",
         Metric::CheckLatency => "a duration",
         Metric::Fds => "a number of open descriptors",
@@ -1088,7 +1098,7 @@ fn example(metric: Metric) -> &'static str {
         Metric::SystemCpu => "system.cpu > 90%",
         Metric::Memory => "memory > 500MiB",
         Metric::SystemMemory => "system.memory > 90%",
-        Metric::SystemSwap => "system.swap > 50%",
+        Metric::SystemSwap => "system.swap > 1GiB",
         Metric::SystemDisk => "system.disk > 90%",
         Metric::CheckLatency => "check_latency > 200ms",
         Metric::Fds => "fds > 1000",
@@ -1143,6 +1153,10 @@ fn threshold(metric: Metric, value: &str) -> Result<Threshold, String> {
             }
         }
         (Unit::BytesOrPercent, Written::Size(bytes)) => Ok(Threshold::Amount(bytes as f64)),
+        // berth does not read the swap's size, so a share of it could never be computed.
+        (Unit::BytesOrPercent, Written::Percent(_)) if metric == Metric::SystemSwap => Err(
+            "system.swap takes a size (e.g. `system.swap > 1GiB`): berth does not know the swap space's total".to_string(),
+        ),
         (Unit::BytesOrPercent, Written::Percent(p)) => whole_share(p).map(Threshold::Percent),
         (Unit::Duration, Written::Duration(d)) => Ok(Threshold::Amount(d.as_millis() as f64)),
         (Unit::Duration, Written::Number(0.0)) => Ok(Threshold::Amount(0.0)),

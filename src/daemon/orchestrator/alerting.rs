@@ -33,6 +33,14 @@ impl Orchestrator {
         }
     }
 
+    /// A last evaluation as the daemon goes, so that a `down` resolves what it stopped,
+    /// waiting up to `timeout` for those notifications.
+    pub fn settle_alerts(&self, timeout: std::time::Duration) {
+        if let Some(snapshot) = self.alert_snapshot() {
+            self.alerting.settle(&snapshot, timeout);
+        }
+    }
+
     pub fn alerting(&self) -> &crate::alerts::runtime::Alerting {
         &self.alerting
     }
@@ -43,6 +51,7 @@ impl Orchestrator {
         let status = self.status(true);
         let supervised = self.supervised();
         let latest = self.monitor.latest();
+        let now = crate::logs::time::now_ms();
         let services = status
             .services
             .iter()
@@ -63,7 +72,14 @@ impl Orchestrator {
                     fds: reading.map(|r| r.usage.open_fds),
                     threads: reading.map(|r| r.usage.threads),
                     check_ms: s.and_then(|s| s.last_check_ms),
-                    score: view.score,
+                    // The score without alert deductions: a rule on the score must not keep
+                    // itself firing.
+                    score: match (s, stack.service(&view.name)) {
+                        (Some(s), Some(def)) if view.score.is_some() => {
+                            crate::monitor::score::service(&super::facts(def, s, now, (0, 0))).value
+                        }
+                        _ => view.score,
+                    },
                     restart_times: s.map(|s| s.restart_times.clone()).unwrap_or_default(),
                 }
             })

@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per feature.
 
+mod alerts;
 mod api_tcp;
 mod chaos;
 mod check_cli;

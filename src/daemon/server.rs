@@ -79,6 +79,7 @@ pub fn run(paths: &Paths, berth: PathBuf, announce: bool) -> Result<(), String> 
         let listener = tokio::net::UnixListener::from_std(listener)?;
         let shutdown = Arc::clone(&app.shutdown);
         let history = app.orchestrator.history().clone();
+        let orchestrator = Arc::clone(&app.orchestrator);
         let socket = paths.socket.clone();
         let router = router(app);
         let served = axum::serve(listener, router)
@@ -103,6 +104,8 @@ pub fn run(paths: &Paths, berth: PathBuf, announce: bool) -> Result<(), String> 
         // Clients and a next daemon see it go at once; what is queued for history is
         // written before the lock is let go.
         let _ = std::fs::remove_file(&socket);
+        // What a `down` stopped resolves its alerts, and they are told before the daemon goes.
+        let _ = tokio::task::spawn_blocking(move || orchestrator.settle_alerts(LAST_ALERTS)).await;
         history.flush(LAST_HISTORY);
         served
     });
@@ -187,7 +190,9 @@ async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
 
 /// How long a starting daemon waits for one that is leaving (its socket gone) to let go of
 /// the lock: longer than the leaving one spends on its last history.
-const LEAVING: std::time::Duration = std::time::Duration::from_secs(3);
+const LEAVING: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a leaving daemon waits for its last alerts' deliveries.
+const LAST_ALERTS: std::time::Duration = std::time::Duration::from_secs(2);
 /// How long a leaving daemon gives its history writer to finish.
 const LAST_HISTORY: std::time::Duration = std::time::Duration::from_secs(1);
 

@@ -7,4 +7,5 @@ pub mod auth;
 pub mod client;
 pub mod metrics;
 pub mod monitoring;
+pub mod services;
 pub mod types;

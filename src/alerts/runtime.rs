@@ -6,8 +6,7 @@
 //! silences are kept in `.berth/alerts.json`, so a new daemon does not notify them as new.
 
 use super::engine::{
-    Phase,
-    Active, Effect, Engine, Note, NoteKind, Observation, Saved, ServiceFacts, Silence,
+    Active, Effect, Engine, Note, NoteKind, Observation, Phase, Saved, ServiceFacts, Silence,
 };
 use super::notifier::{Notifier, Outcome};
 use super::payload::{Notification, Status};
@@ -189,7 +188,10 @@ impl Alerting {
         }
         let mut due = Vec::new();
         for active in state.engine.active(now_ms) {
-            let Phase::Firing { since_ms, severity, .. } = active.phase else {
+            let Phase::Firing {
+                since_ms, severity, ..
+            } = active.phase
+            else {
                 continue;
             };
             let key = (active.rule.clone(), active.subject.clone());
@@ -306,12 +308,20 @@ impl Alerting {
     }
 
     /// Builds `note`'s notification and puts it on each of its channels' queues.
-    fn notify(&self, state: &State, note: &Note, mut track: Option<&mut Vec<super::notifier::Pending>>) {
+    fn notify(
+        &self,
+        state: &State,
+        note: &Note,
+        mut track: Option<&mut Vec<super::notifier::Pending>>,
+    ) {
         let notification = build(state, note);
         for channel in channels_of(&state.channels, &note.notify) {
             match track.as_deref_mut() {
                 Some(pending) => {
-                    if let Ok(p) = self.notifier.send_tracked(&channel.name, notification.clone()) {
+                    if let Ok(p) = self
+                        .notifier
+                        .send_tracked(&channel.name, notification.clone())
+                    {
                         pending.push(p);
                     }
                 }

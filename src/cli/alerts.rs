@@ -33,7 +33,9 @@ pub fn run(global: &Global, action: Option<&AlertsAction>) -> Result<Exit, Failu
         Some(AlertsAction::Silence { target, for_ }) => {
             let (rule, service) = target_of(&stack, target)?;
             if for_.is_zero() {
-                return Err(Failure::usage("--for: a silence lasts at least 1s, e.g. `--for 30m`"));
+                return Err(Failure::usage(
+                    "--for: a silence lasts at least 1s, e.g. `--for 30m`",
+                ));
             }
             let request = SilenceRequest {
                 rule,

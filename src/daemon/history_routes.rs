@@ -69,12 +69,15 @@ fn known(stack: &crate::stack::Stack, name: &str) -> Result<(), (StatusCode, Str
     }
 }
 
-/// `GET /v1/events?since=D&service=S&kind=K&lines=N`: NDJSON, oldest first.
-pub fn events(orchestrator: &Orchestrator, q: &Query) -> Answer {
-    let stack = stack(orchestrator)?;
+/// The filter of `GET /v1/events` (`since`, `service`, `kind`, `lines`), checked against the
+/// stack: unknown services are a 404, unknown kinds and bad values a 400.
+pub fn event_filter(
+    stack: &crate::stack::Stack,
+    q: &Query,
+) -> Result<EventFilter, (StatusCode, String)> {
     let services = q.all("service");
     for name in &services {
-        known(&stack, name)?;
+        known(stack, name)?;
     }
     let kinds = q.all("kind");
     if let Some(k) = kinds
@@ -86,7 +89,7 @@ pub fn events(orchestrator: &Orchestrator, q: &Query) -> Answer {
             crate::api::monitoring::EVENT_KINDS.join(", ")
         )));
     }
-    let filter = EventFilter {
+    Ok(EventFilter {
         since_ms: q
             .duration("since", LONGEST)
             .map_err(bad)?
@@ -99,7 +102,13 @@ pub fn events(orchestrator: &Orchestrator, q: &Query) -> Answer {
                 .map_err(bad)?
                 .unwrap_or(1000) as usize,
         ),
-    };
+    })
+}
+
+/// `GET /v1/events?since=D&service=S&kind=K&lines=N`: NDJSON, oldest first.
+pub fn events(orchestrator: &Orchestrator, q: &Query) -> Answer {
+    let stack = stack(orchestrator)?;
+    let filter = event_filter(&stack, q)?;
     let mut body = String::new();
     if let Some(conn) = query::open(&stack.state_dir).map_err(unavailable)? {
         for e in query::events(&conn, &filter).map_err(unavailable)? {

@@ -135,6 +135,17 @@ impl Orchestrator {
         self.lock().stack.clone()
     }
 
+    /// An `up` of `services` with the stack and the caller's environment of the last `up`,
+    /// for the starts the daemon makes for it (`POST /v1/services/{name}/start`).
+    pub fn up_again(&self, services: Vec<String>) -> Option<UpRequest> {
+        let inner = self.lock();
+        Some(UpRequest {
+            stack: (**inner.stack.as_ref()?).clone(),
+            services,
+            env: (*inner.env).clone(),
+        })
+    }
+
     /// What each started service's supervisor knows now.
     pub fn supervised(&self) -> BTreeMap<String, ServiceStatus> {
         self.lock()

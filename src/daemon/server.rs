@@ -4,13 +4,20 @@
 
 use super::alert_routes;
 use super::history_routes;
+use super::log_routes;
 use super::orchestrator::{Orchestrator, Refusal};
 use super::paths::Paths;
+use super::port_routes;
 use super::query_string::Query;
+use super::service_routes;
 use super::spawner::Spawner;
+use super::stream_routes;
 use crate::api::types::{DownRequest, ErrorBody, UpRequest, UpResponse};
+use axum::body::Bytes;
+use axum::extract::Path;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -99,6 +106,8 @@ pub fn run(paths: &Paths, berth: PathBuf, announce: bool) -> Result<(), String> 
                     _ = tokio::signal::ctrl_c() => {}
                     _ = shutdown.notified() => {}
                 }
+                // Open streams would hold the graceful shutdown up for ever.
+                stream_routes::close_all();
             })
             .await;
         // Clients and a next daemon see it go at once; what is queued for history is
@@ -121,7 +130,7 @@ fn router(app: App) -> Router {
         .route("/v1/down", post(down))
         .route("/v1/daemon/stop", post(stop))
         .route("/v1/stats", get(reading(history_routes::stats)))
-        .route("/v1/events", get(reading(history_routes::events)))
+        .route("/v1/events", get(streaming(stream_routes::events)))
         .route("/v1/history", get(reading(history_routes::history)))
         .route("/v1/alerts", get(reading(alert_routes::alerts)))
         .route("/v1/alerts/history", get(reading(alert_routes::history)))
@@ -132,6 +141,31 @@ fn router(app: App) -> Router {
         )
         .route("/v1/alerts/test", post(acting(alert_routes::test)))
         .route("/metrics", get(metrics))
+        .route(
+            "/v1/services/{name}",
+            get(reading_service(service_routes::detail)),
+        )
+        .route(
+            "/v1/services/{name}/start",
+            post(acting_on_service(service_routes::start)),
+        )
+        .route(
+            "/v1/services/{name}/stop",
+            post(acting_on_service(service_routes::stop)),
+        )
+        .route(
+            "/v1/services/{name}/restart",
+            post(acting_on_service(service_routes::restart)),
+        )
+        .route("/v1/logs/{name}", get(reading_service(log_routes::logs)))
+        .route("/v1/ports", get(reading(port_routes::ports)))
+        .route("/v1/stream", get(streaming(stream_routes::stream)))
+        .method_not_allowed_fallback(|uri: Uri| async move {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{} does not take this method", uri.path()),
+            )
+        })
         .fallback(|uri: Uri| async move {
             error(StatusCode::NOT_FOUND, format!("no route {}", uri.path()))
         })
@@ -172,6 +206,86 @@ fn acting<T: serde::de::DeserializeOwned + Send + 'static>(
                 Err(rejection) => return error(rejection.status(), rejection.body_text()),
             };
             match blocking(move || route(&app.orchestrator, request)).await {
+                Ok(Ok(response)) => response,
+                Ok(Err((status, message))) => error(status, message),
+                Err(response) => response,
+            }
+        })
+    }
+}
+
+/// A route of one service (`{name}` in the path), with the orchestrator shared: it may act
+/// or stream after it has answered.
+type OnService = fn(&Arc<Orchestrator>, &str, &Query) -> Answer;
+/// The `{name}` of a route's path, and a body, as axum extracts them.
+type NamePart = Result<Path<String>, PathRejection>;
+type BodyPart = Result<Bytes, BytesRejection>;
+
+/// A GET route of one service, answered from its name and the query string, off the async
+/// thread.
+fn reading_service(route: OnService) -> impl Fn(State<App>, NamePart, Uri) -> Handled + Clone {
+    move |State(app): State<App>, name: NamePart, uri: Uri| {
+        Box::pin(async move {
+            let Path(name) = match name {
+                Ok(name) => name,
+                Err(rejection) => return error(rejection.status(), rejection.body_text()),
+            };
+            let query = Query::parse(uri.query());
+            match blocking(move || route(&app.orchestrator, &name, &query)).await {
+                Ok(Ok(response)) => response,
+                Ok(Err((status, message))) => error(status, message),
+                Err(response) => response,
+            }
+        })
+    }
+}
+
+/// A GET route answered from the query string, off the async thread, with the orchestrator
+/// shared: a streaming answer goes on being fed after it is returned.
+fn streaming(
+    route: fn(&Arc<Orchestrator>, &Query) -> Answer,
+) -> impl Fn(State<App>, Uri) -> Handled + Clone {
+    move |State(app): State<App>, uri: Uri| {
+        Box::pin(async move {
+            let query = Query::parse(uri.query());
+            match blocking(move || route(&app.orchestrator, &query)).await {
+                Ok(Ok(response)) => response,
+                Ok(Err((status, message))) => error(status, message),
+                Err(response) => response,
+            }
+        })
+    }
+}
+
+/// A POST route of one service whose JSON body may be left out (it reads as `{}`); a body
+/// that does not parse is refused with the parser's words, and nothing is done.
+fn acting_on_service<T: serde::de::DeserializeOwned + Send + 'static>(
+    route: fn(&Arc<Orchestrator>, &str, T) -> Answer,
+) -> impl Fn(State<App>, NamePart, BodyPart) -> Handled + Clone {
+    move |State(app): State<App>, name: NamePart, body: BodyPart| {
+        Box::pin(async move {
+            let Path(name) = match name {
+                Ok(name) => name,
+                Err(rejection) => return error(rejection.status(), rejection.body_text()),
+            };
+            let body = match body {
+                Ok(body) => body,
+                Err(rejection) => return error(rejection.status(), rejection.body_text()),
+            };
+            let text: &[u8] = match body.iter().all(u8::is_ascii_whitespace) {
+                true => b"{}",
+                false => &body,
+            };
+            let request: T = match serde_json::from_slice(text) {
+                Ok(request) => request,
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("the body is not the JSON expected: {e}"),
+                    );
+                }
+            };
+            match blocking(move || route(&app.orchestrator, &name, request)).await {
                 Ok(Ok(response)) => response,
                 Ok(Err((status, message))) => error(status, message),
                 Err(response) => response,

@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per feature.
 
 mod alerts;
+mod api_routes;
 mod api_tcp;
 mod chaos;
 mod check_cli;

@@ -212,58 +212,64 @@ pub fn stats(
         s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?
     };
+    // Service by service, each read a range of the tables' primary keys (service, time):
+    // the whole minutes from the rollups, the ragged edges from the raw rows.
+    let ids: HashMap<&str, i64> = names.iter().map(|(id, n)| (n.as_str(), *id)).collect();
+    let (_, s_args) = w.raw(false);
+    let (_, ms_args) = w.raw(true);
     let mut acc: HashMap<String, Acc> = HashMap::new();
-    {
-        // The whole minutes from the rollups and the edges from the raw rows, in one pass.
-        let (raw, args) = w.raw(false);
-        let mut s = conn.prepare(&format!(
-            "SELECT service, sum(n), sum(h), sum(cs), max(cm), sum(rs), max(rm) FROM (
-               SELECT service, n, healthy AS h, cpu_sum AS cs, cpu_max AS cm, rss_sum AS rs,
-                 rss_max AS rm FROM rollups WHERE m >= ?5 AND m < ?6 AND n > 0
+    for name in services {
+        let Some(&id) = ids.get(name.as_str()) else {
+            continue;
+        };
+        let a = acc.entry(name.clone()).or_default();
+        let mut samples = conn.prepare_cached(
+            "SELECT sum(n), sum(h), sum(cs), max(cm), sum(rs), max(rm) FROM (
+               SELECT n, healthy AS h, cpu_sum AS cs, cpu_max AS cm, rss_sum AS rs, rss_max AS rm
+                 FROM rollups WHERE service = ?1 AND m >= ?2 AND m < ?3 AND n > 0
                UNION ALL
-               SELECT service, 1, healthy, cpu, cpu, rss, rss FROM samples WHERE {raw})
-             GROUP BY service"
-        ))?;
-        let mut rows = s.query(rusqlite::params![
-            args[0], args[1], args[2], args[3], w.m_from, w.m_to
-        ])?;
-        while let Some(r) = rows.next()? {
-            let Some(name) = names.get(&r.get(0)?) else {
-                continue;
-            };
-            let a = acc.entry(name.clone()).or_default();
-            a.n += r.get::<_, i64>(1)?;
-            a.healthy += r.get::<_, i64>(2)?;
-            a.cpu_sum += r.get::<_, i64>(3)?;
-            a.cpu_max = r.get(4)?;
-            a.rss_sum += r.get::<_, i64>(5)?;
-            a.rss_max = r.get(6)?;
-        }
-        let mut s = conn.prepare(
-            "SELECT service, checks_failed, check_hist FROM rollups
-             WHERE m >= ?1 AND m < ?2 AND checks > 0",
+               SELECT 1, healthy, cpu, cpu, rss, rss FROM samples
+                 WHERE service = ?1 AND t >= ?4 AND t < ?5
+               UNION ALL
+               SELECT 1, healthy, cpu, cpu, rss, rss FROM samples
+                 WHERE service = ?1 AND t >= ?6 AND t < ?7)",
         )?;
-        let mut rows = s.query([w.m_from, w.m_to])?;
+        samples.query_row(
+            rusqlite::params![
+                id, w.m_from, w.m_to, s_args[0], s_args[1], s_args[2], s_args[3]
+            ],
+            |r| {
+                a.n = r.get::<_, Option<i64>>(0)?.unwrap_or(0);
+                a.healthy = r.get::<_, Option<i64>>(1)?.unwrap_or(0);
+                a.cpu_sum = r.get::<_, Option<i64>>(2)?.unwrap_or(0);
+                a.cpu_max = r.get(3)?;
+                a.rss_sum = r.get::<_, Option<i64>>(4)?.unwrap_or(0);
+                a.rss_max = r.get(5)?;
+                Ok(())
+            },
+        )?;
+        let mut rolled = conn.prepare_cached(
+            "SELECT checks_failed, check_hist FROM rollups
+             WHERE service = ?1 AND m >= ?2 AND m < ?3 AND checks > 0",
+        )?;
+        let mut rows = rolled.query(rusqlite::params![id, w.m_from, w.m_to])?;
         while let Some(r) = rows.next()? {
-            let Some(name) = names.get(&r.get(0)?) else {
-                continue;
-            };
-            let a = acc.entry(name.clone()).or_default();
-            a.checks_failed += r.get::<_, i64>(1)?;
-            if let Some(blob) = r.get::<_, Option<Vec<u8>>>(2)? {
+            a.checks_failed += r.get::<_, i64>(0)?;
+            if let Some(blob) = r.get::<_, Option<Vec<u8>>>(1)? {
                 a.hist.merge(&Histogram::decode(&blob));
             }
         }
-        let (raw, args) = w.raw(true);
-        let mut s = conn.prepare(&format!("SELECT service, ok, us FROM checks WHERE {raw}"))?;
-        let mut rows = s.query(args)?;
+        let mut raw = conn.prepare_cached(
+            "SELECT ok, us FROM checks WHERE service = ?1 AND t >= ?2 AND t < ?3
+             UNION ALL
+             SELECT ok, us FROM checks WHERE service = ?1 AND t >= ?4 AND t < ?5",
+        )?;
+        let mut rows = raw.query(rusqlite::params![
+            id, ms_args[0], ms_args[1], ms_args[2], ms_args[3]
+        ])?;
         while let Some(r) = rows.next()? {
-            let Some(name) = names.get(&r.get(0)?) else {
-                continue;
-            };
-            let a = acc.entry(name.clone()).or_default();
-            a.checks_failed += i64::from(!r.get::<_, bool>(1)?);
-            a.hist.observe(r.get::<_, i64>(2)?.max(0) as u64);
+            a.checks_failed += i64::from(!r.get::<_, bool>(0)?);
+            a.hist.observe(r.get::<_, i64>(1)?.max(0) as u64);
         }
     }
     let rounds = system_rounds(conn, &w)?;

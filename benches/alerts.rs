@@ -227,7 +227,7 @@ fn main() {
     // The first sampling rounds and the rules' first evaluations are behind us.
     std::thread::sleep(Duration::from_secs(2));
 
-    let mut alone = Vec::new();
+    let mut bursts = Vec::new();
     let (mut anchor, mut late) = (None, 0);
     for round in 0..ROUNDS_1 {
         let offset = Duration::from_millis(random_below(1000));
@@ -242,11 +242,11 @@ fn main() {
         );
         eprintln!("{}", r.show(&format!("target 1, burst {}", round + 1)));
         (anchor, late) = (r.anchor.or(anchor), late + r.late as usize);
-        alone.extend(r.firings);
+        bursts.extend(r.firings);
     }
 
     // Failures one at a time: 1.3 s apart, each service killed every 13 s.
-    let alone_start = anchor.map_or_else(Instant::now, |a: Instant| {
+    let isolated_start = anchor.map_or_else(Instant::now, |a: Instant| {
         a + Duration::from_millis(random_below(1000))
     });
     let r = latency::run(
@@ -255,14 +255,14 @@ fn main() {
         "restarted",
         &hook,
         &[&a, &b],
-        alone_start,
+        isolated_start,
     );
     eprintln!("{}", r.show("target 1, kills 1.3 s apart"));
     (anchor, late) = (r.anchor.or(anchor), late + r.late as usize);
     let isolated = r.firings;
 
-    // Pairs of rounds, `a` answering then `a` hung, each pair's kills at the same offset
-    // from a sampling round.
+    // Pairs of bursts, `a` answering then `a` hung, with the same kill moments from the
+    // same offset after a sampling round.
     let (mut answering, mut hung): (Vec<Vec<Firing>>, Vec<Vec<Firing>>) = (Vec::new(), Vec::new());
     let mut held = 0;
     for pair in 0..ROUNDS_2 / 2 {
@@ -289,7 +289,7 @@ fn main() {
     }
     a.set_hung(false);
     eprintln!("{:.1} s: kills done", began.elapsed().as_secs_f64());
-    let stages_alone = latency::stages(&stack, "restarted", &alone);
+    let stages_bursts = latency::stages(&stack, "restarted", &bursts);
     let stages_isolated = latency::stages(&stack, "restarted", &isolated);
     // Hung minus answering, kill by kill within each pair: the same moments.
     let paired: Vec<f64> = answering
@@ -307,7 +307,7 @@ fn main() {
     eprintln!("{:.1} s: down", began.elapsed().as_secs_f64());
     let latency_secs = began.elapsed().as_secs_f64();
 
-    let (d, missing) = beyond_for(&alone);
+    let (d, missing) = beyond_for(&bursts);
     table.dist(
         "1. kill → webhook received, minus `for` (1 s); interval 1 s; bursts of 10 kills within 0.9 s, ms",
         "≤ 1200 (1 interval + 200 ms), every firing",
@@ -317,7 +317,7 @@ fn main() {
             "{} ({} of {} within{})",
             verdict(missing == 0 && d.max() <= BUDGET_MS && d.len() == PER_ROUND * ROUNDS_1),
             d.0.iter().filter(|&&x| x <= BUDGET_MS).count(),
-            alone.len(),
+            bursts.len(),
             if missing > 0 {
                 format!(", {missing} never received")
             } else {
@@ -325,7 +325,7 @@ fn main() {
             }
         ),
     );
-    stage_rows(&mut table, &stages_alone);
+    stage_rows(&mut table, &stages_bursts);
     let (d, missing) = beyond_for(&isolated);
     table.dist(
         "1. the same, one failure at a time (kills 1.3 s apart), ms",
@@ -437,16 +437,16 @@ fn main() {
     let daemon = evaluate::daemon(&big, SETTLE, WINDOW);
     big.down();
     let per_eval = daemon.alerts_cpu_ms / daemon.rounds.max(1) as f64;
-    let bursts = Dist::of(daemon.bursts.iter().copied());
+    let evaluations = Dist::of(daemon.bursts.iter().copied());
     table.dist(
         &format!(
             "3. daemon, 200 services, 50 rules ({} alerts active): `alerts` thread CPU per evaluation, ms",
             daemon.active
         ),
         "≤ 2 (median)",
-        &bursts,
+        &evaluations,
         3,
-        verdict(bursts.median() <= EVAL_TARGET_MS && daemon.changes == 0),
+        verdict(evaluations.median() <= EVAL_TARGET_MS && daemon.changes == 0),
     );
     table.single(
         &format!(

@@ -9,12 +9,14 @@
 //!   thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`) of each evaluation, after a warm-up (the
 //!   alerts that go pending and fire, fire there);
 //! - in a daemon running 200 services of the test service with those rules: the CPU of its
-//!   `alerts` thread (`/proc/PID/task/TID/schedstat`, ns on a CPU) over a window, per second
-//!   and per evaluation. All is steady in the window (no service changes state), so the
-//!   thread evaluates once per sampling round (the sampler's bell), and the rounds are
-//!   counted from the history database's `system` table (one row per round). That CPU is
-//!   the whole of an evaluation: the daemon's status and latest round gathered into facts,
-//!   the engine, the effects carried out.
+//!   `alerts` thread (`/proc/PID/task/TID/schedstat`, ns on a CPU) over a window. It is read
+//!   every 50 ms, and each burst of CPU between idle stretches is one evaluation (the thread
+//!   wakes at the bell, gathers 20 ms, evaluates, and sleeps until the next ring), so each
+//!   evaluation has its own figure; the window's whole CPU is also divided by its sampling
+//!   rounds (counted from the history database's `system` table, one row a round): all is
+//!   steady in the window (no service changes state), so the thread evaluates once per
+//!   round. That CPU is the whole of an evaluation: the daemon's status and latest round
+//!   gathered into facts, the engine, the effects carried out.
 
 use std::path::Path;
 use std::time::{Duration, Instant};

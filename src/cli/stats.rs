@@ -6,16 +6,15 @@
 use super::args::Global;
 use super::up::load_with_services;
 use super::{Exit, Failure};
-use crate::api::monitoring::{ServiceStats, StatsResponse};
-use crate::logs::time::{now_ms, rfc3339_ms};
-use crate::stack::Stack;
+use crate::api::monitoring::StatsResponse;
+use crate::logs::time::now_ms;
 use crate::style::Style;
 use std::time::Duration;
 
 pub fn run(global: &Global, services: &[String], since: Duration) -> Result<Exit, Failure> {
     let stack = load_with_services(global, services)?;
     let until = now_ms();
-    let report = gather(
+    let report = crate::history::query::report(
         &stack,
         services,
         until.saturating_sub(since.as_millis() as u64),
@@ -28,41 +27,6 @@ pub fn run(global: &Global, services: &[String], since: Duration) -> Result<Exit
         print!("{}", table(&report, since, Style::stdout()));
     }
     Ok(Exit::Done)
-}
-
-/// The report for `services` (all of the stack's when empty) over `[since_ms, until_ms)`.
-pub fn gather(
-    stack: &Stack,
-    services: &[String],
-    since_ms: u64,
-    until_ms: u64,
-) -> Result<StatsResponse, String> {
-    let names: Vec<String> = if services.is_empty() {
-        stack.services.iter().map(|s| s.name.clone()).collect()
-    } else {
-        services.to_vec()
-    };
-    let (services, system) = match crate::history::query::open(&stack.state_dir)? {
-        Some(conn) => crate::history::query::stats(&conn, since_ms, until_ms, &names)
-            .map_err(|e| format!("cannot read the history: {e}"))?,
-        None => (
-            names
-                .iter()
-                .map(|name| ServiceStats {
-                    name: name.clone(),
-                    ..Default::default()
-                })
-                .collect(),
-            Default::default(),
-        ),
-    };
-    Ok(StatsResponse {
-        project: stack.project.clone(),
-        since: rfc3339_ms(since_ms),
-        until: rfc3339_ms(until_ms),
-        services,
-        system,
-    })
 }
 
 fn mib(bytes: u64) -> String {

@@ -4,6 +4,7 @@
 
 use super::orchestrator::Orchestrator;
 use super::query_string::Query;
+use super::service_routes::known;
 use crate::api::monitoring::Series;
 use crate::history::query::{self, EventFilter, Metric};
 use crate::logs::time::now_ms;
@@ -49,7 +50,7 @@ pub fn stats(orchestrator: &Orchestrator, q: &Query) -> Answer {
         known(&stack, name)?;
     }
     let until = now_ms();
-    let report = crate::cli::stats::gather(
+    let report = query::report(
         &stack,
         &services,
         until.saturating_sub(since.as_millis() as u64),
@@ -57,16 +58,6 @@ pub fn stats(orchestrator: &Orchestrator, q: &Query) -> Answer {
     )
     .map_err(unavailable)?;
     Ok(json(&report))
-}
-
-fn known(stack: &crate::stack::Stack, name: &str) -> Result<(), (StatusCode, String)> {
-    match stack.service(name) {
-        Some(_) => Ok(()),
-        None => Err((
-            StatusCode::NOT_FOUND,
-            format!("no service `{name}` in the config"),
-        )),
-    }
 }
 
 /// The filter of `GET /v1/events` (`since`, `service`, `kind`, `lines`), checked against the

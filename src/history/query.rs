@@ -310,6 +310,42 @@ pub fn stats(
     Ok((out, system(conn, &w)?))
 }
 
+/// `berth stats`' report (`/v1/stats` too): `services` (all of the stack's when empty)
+/// over `[since_ms, until_ms)`, with nothing for them when there is no history yet.
+pub fn report(
+    stack: &crate::stack::Stack,
+    services: &[String],
+    since_ms: u64,
+    until_ms: u64,
+) -> Result<crate::api::monitoring::StatsResponse, String> {
+    let names: Vec<String> = if services.is_empty() {
+        stack.services.iter().map(|s| s.name.clone()).collect()
+    } else {
+        services.to_vec()
+    };
+    let (services, system) = match open(&stack.state_dir)? {
+        Some(conn) => stats(&conn, since_ms, until_ms, &names)
+            .map_err(|e| format!("cannot read the history: {e}"))?,
+        None => (
+            names
+                .iter()
+                .map(|name| ServiceStats {
+                    name: name.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            Default::default(),
+        ),
+    };
+    Ok(crate::api::monitoring::StatsResponse {
+        project: stack.project.clone(),
+        since: rfc3339_ms(since_ms),
+        until: rfc3339_ms(until_ms),
+        services,
+        system,
+    })
+}
+
 /// How many sampling rounds the window holds (one system row each).
 fn system_rounds(conn: &Connection, w: &Window) -> rusqlite::Result<i64> {
     let rolled: i64 = conn.query_row(

@@ -288,6 +288,9 @@ impl Engine {
     /// Evaluates every `when:` rule for every subject it covers.
     pub fn evaluate(&mut self, rules: &[Rule], obs: &Observation) -> Vec<Effect> {
         let mut effects = Vec::new();
+        // Looked up once per subject an alert is about, whatever the number of services.
+        let present: std::collections::HashSet<&str> =
+            obs.services.iter().map(|f| f.name.as_str()).collect();
         // Rules no longer in the config leave nothing behind.
         self.states
             .retain(|name, _| rules.iter().any(|r| &r.name == name));
@@ -336,7 +339,7 @@ impl Engine {
                     .filter(|s| {
                         !s.starts_with("disk:")
                             && s.as_str() != "system"
-                            && !obs.services.iter().any(|f| &f.name == *s)
+                            && !present.contains(s.as_str())
                     })
                     .cloned()
                     .collect();

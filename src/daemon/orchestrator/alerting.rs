@@ -2,10 +2,12 @@
 //! state, health, usage, last check and restarts, and the machine), and the restarts an
 //! alert's `action` asks for, made the way `berth restart` makes them.
 
-use super::Orchestrator;
+use super::{Orchestrator, Slot};
 use crate::alerts::engine::ServiceFacts;
 use crate::alerts::runtime::{Hooks, Snapshot};
 use crate::daemon::supervisor::ServiceState;
+use crate::daemon::supervisor::{HealthState, ServiceStatus};
+use crate::monitor::score;
 use std::sync::Arc;
 
 impl Orchestrator {
@@ -47,44 +49,77 @@ impl Orchestrator {
 
     /// Every service of the stack as the rules see it; `None` before a stack is loaded.
     fn alert_snapshot(&self) -> Option<Snapshot> {
-        let stack = self.stack()?;
-        let status = self.status(true);
-        let supervised = self.supervised();
+        // Straight from the slots and the latest round: `status()` would also format every
+        // service's score reasons and count its firing alerts, which the rules do not look at.
+        let (stack, statuses) = {
+            let inner = self.lock();
+            let stack = inner.stack.clone()?;
+            let statuses: Vec<Option<ServiceStatus>> = stack
+                .services
+                .iter()
+                .map(|service| match inner.slots.get(&service.name) {
+                    Some(Slot::Started { supervisor, .. }) => Some(supervisor.status()),
+                    _ => None,
+                })
+                .collect();
+            let blocked: Vec<bool> = stack
+                .services
+                .iter()
+                .map(|s| matches!(inner.slots.get(&s.name), Some(Slot::Blocked { .. })))
+                .collect();
+            (stack, statuses.into_iter().zip(blocked).collect::<Vec<_>>())
+        };
         let latest = self.monitor.latest();
         let now = crate::logs::time::now_ms();
-        let services = status
+        let mut uncovered = false;
+        let services = stack
             .services
             .iter()
-            .map(|view| {
-                let s = supervised.get(&view.name);
-                let reading = latest
-                    .services
-                    .get(&view.name)
-                    .filter(|r| Some(r.pid) == view.pid);
-                let started = !matches!((view.state, s), (ServiceState::Stopped, _) | (_, None))
-                    || view.state == ServiceState::Failed;
-                ServiceFacts {
-                    name: view.name.clone(),
-                    state: started.then_some(view.state),
-                    health: started.then_some(view.health),
-                    cpu_percent: view.cpu_percent,
-                    rss_bytes: view.rss_bytes,
-                    fds: reading.map(|r| r.usage.open_fds),
-                    threads: reading.map(|r| r.usage.threads),
-                    check_ms: s.and_then(|s| s.last_check_ms),
-                    // The score without alert deductions: a rule on the score must not keep
-                    // itself firing.
-                    score: match (s, stack.service(&view.name)) {
-                        (Some(s), Some(def)) if view.score.is_some() => {
-                            crate::monitor::score::service(&super::facts(def, s, now, (0, 0))).value
-                        }
-                        _ => view.score,
-                    },
-                    restart_times: s.map(|s| s.restart_times.clone()).unwrap_or_default(),
+            .zip(statuses)
+            .map(|(service, (status, blocked))| {
+                let mut facts = ServiceFacts {
+                    name: service.name.clone(),
+                    ..ServiceFacts::default()
+                };
+                if blocked {
+                    // Could not be started (a dependency failed): failed, as `status` says.
+                    facts.state = Some(ServiceState::Failed);
+                    facts.health = Some(HealthState::Unhealthy);
+                    facts.score = Some(0);
                 }
+                let Some(s) = status.filter(|s| s.state != ServiceState::Stopped) else {
+                    return facts;
+                };
+                facts.state = Some(s.state);
+                facts.health = Some(s.health);
+                if super::is_alive(&s)
+                    && let Some(main) = s.main
+                {
+                    match latest
+                        .services
+                        .get(&service.name)
+                        .filter(|r| r.pid == main.pid)
+                    {
+                        Some(r) => {
+                            facts.cpu_percent = Some(r.cpu_percent);
+                            facts.rss_bytes = Some(r.usage.rss_bytes);
+                            facts.fds = Some(r.usage.open_fds);
+                            facts.threads = Some(r.usage.threads);
+                        }
+                        None => uncovered = true,
+                    }
+                }
+                facts.check_ms = s.last_check_ms;
+                // The score without alert deductions: a rule on the score must not keep
+                // itself firing.
+                facts.score = score::service(&super::facts(service, &s, now, (0, 0))).value;
+                facts.restart_times = s.restart_times;
+                facts
             })
             .collect();
-        drop(stack);
+        if uncovered {
+            self.monitor.poke();
+        }
         Some(Snapshot {
             services,
             system: latest.system.clone(),

@@ -336,11 +336,7 @@ impl Engine {
             if let Some(subjects) = self.states.get(&rule.name) {
                 let gone: Vec<String> = subjects
                     .keys()
-                    .filter(|s| {
-                        !s.starts_with("disk:")
-                            && s.as_str() != "system"
-                            && !present.contains(s.as_str())
-                    })
+                    .filter(|s| service_of(s).is_some_and(|s| !present.contains(s)))
                     .cloned()
                     .collect();
                 for subject in gone {
@@ -547,6 +543,11 @@ impl Engine {
     }
 }
 
+/// The service an alert's subject is, if it is one (not `system`, nor `disk:PATH`).
+pub fn service_of(subject: &str) -> Option<&str> {
+    (subject != "system" && !subject.starts_with("disk:")).then_some(subject)
+}
+
 /// A rule's trigger as it reads in berth.yaml.
 pub fn describe(trigger: &Trigger) -> String {
     match trigger {
@@ -571,11 +572,15 @@ pub fn describe(trigger: &Trigger) -> String {
                 format!(
                     "health {} {}",
                     if *equal { "==" } else { "!=" },
-                    name(health)
+                    health_name(*health)
                 )
             }
             Condition::State { equal, state } => {
-                format!("state {} {}", if *equal { "==" } else { "!=" }, name(state))
+                format!(
+                    "state {} {}",
+                    if *equal { "==" } else { "!=" },
+                    crate::daemon::scrape::state_name(*state)
+                )
             }
         },
     }
@@ -587,13 +592,6 @@ fn health_name(h: HealthState) -> &'static str {
         HealthState::Unhealthy => "unhealthy",
         HealthState::Unknown => "unknown",
     }
-}
-
-fn name(value: &impl Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// A threshold as berth.yaml would write it (`500MiB`, `80%`, `200ms`).

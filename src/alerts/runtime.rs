@@ -187,7 +187,17 @@ impl Alerting {
             return;
         }
         let mut due = Vec::new();
-        for active in state.engine.active(now_ms) {
+        let actives = state.engine.active(now_ms);
+        // Alerts no longer firing are forgotten here.
+        let firing: std::collections::HashSet<(&str, &str)> = actives
+            .iter()
+            .filter(|a| matches!(a.phase, Phase::Firing { .. }))
+            .map(|a| (a.rule.as_str(), a.subject.as_str()))
+            .collect();
+        state
+            .reminded
+            .retain(|(rule, subject), _| firing.contains(&(rule.as_str(), subject.as_str())));
+        for active in &actives {
             let Phase::Firing {
                 since_ms, severity, ..
             } = active.phase
@@ -204,8 +214,7 @@ impl Alerting {
             let Some(rule) = state.rules.iter().find(|r| r.name == active.rule) else {
                 continue;
             };
-            let service = (active.subject != "system" && !active.subject.starts_with("disk:"))
-                .then(|| active.subject.clone());
+            let service = super::engine::service_of(&active.subject).map(str::to_string);
             due.push((
                 Note {
                     kind: NoteKind::Reminder,
@@ -222,13 +231,6 @@ impl Alerting {
                 rule.notify.clone(),
             ));
         }
-        let firing: std::collections::HashSet<(String, String)> = state
-            .engine
-            .active(now_ms)
-            .into_iter()
-            .map(|a| (a.rule, a.subject))
-            .collect();
-        state.reminded.retain(|k, _| firing.contains(k));
         for (note, notify) in due {
             let notification = build(state, &note);
             for m in &managers {
@@ -276,8 +278,7 @@ impl Alerting {
                     value,
                 } => {
                     changed = true;
-                    let service = (subject != "system" && !subject.starts_with("disk:"))
-                        .then_some(subject.as_str());
+                    let service = super::engine::service_of(&subject);
                     let shown = if value.is_empty() {
                         String::new()
                     } else {

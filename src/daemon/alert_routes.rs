@@ -36,8 +36,7 @@ pub fn list(orchestrator: &Orchestrator) -> AlertsResponse {
                 Phase::Firing { since_ms, .. } => ("firing", since_ms),
             };
             AlertView {
-                service: (a.subject != "system" && !a.subject.starts_with("disk:"))
-                    .then(|| a.subject.clone()),
+                service: crate::alerts::engine::service_of(&a.subject).map(str::to_string),
                 rule: a.rule,
                 subject: a.subject,
                 state: state.into(),

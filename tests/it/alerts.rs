@@ -1472,8 +1472,9 @@ fn two_hundred_services_fire_at_once_exactly_once_each() {
     assert_eq!(stack.alerts().len(), SERVICES);
 }
 
-#[test]
-fn a_daemon_restart_keeps_firing_alerts_without_notifying_again() {
+/// One service `svc` up, with the rule `big` (`memory > 1MiB`, `for: 1s`) firing once to
+/// a webhook receiver.
+fn big_firing() -> (Receiver, Stack) {
     let hook = Receiver::http(Answer::Status(200));
     let stack = Stack::new(&config(
         &channel("hook", "webhook", &hook.url("/hook")),
@@ -1482,6 +1483,12 @@ fn a_daemon_restart_keeps_firing_alerts_without_notifying_again() {
     ));
     stack.up();
     hook.wait_for("the firing", |r| count(r, "big", "firing") == 1);
+    (hook, stack)
+}
+
+#[test]
+fn a_daemon_restart_keeps_firing_alerts_without_notifying_again() {
+    let (hook, stack) = big_firing();
     let pid = stack.service("svc")["pid"].clone();
     let since = stack.alert("big", "svc").unwrap()["since"].clone();
 
@@ -1504,14 +1511,7 @@ fn a_daemon_restart_keeps_firing_alerts_without_notifying_again() {
 /// resolves its alerts" (notify unless `resolved: false`).
 #[test]
 fn down_of_everything_resolves_its_alerts() {
-    let hook = Receiver::http(Answer::Status(200));
-    let stack = Stack::new(&config(
-        &channel("hook", "webhook", &hook.url("/hook")),
-        "    - name: big\n      when: memory > 1MiB\n      for: 1s\n",
-        &test_svc("svc", free_port()),
-    ));
-    stack.up();
-    hook.wait_for("the firing", |r| count(r, "big", "firing") == 1);
+    let (hook, stack) = big_firing();
     stack.berth(&["down"]).code(0);
     let resolved = wait_until(Duration::from_secs(10), || {
         (count(&hook.requests(), "big", "resolved") == 1).then_some(())

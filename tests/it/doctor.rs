@@ -91,3 +91,32 @@ fn a_temporary_file_whose_writer_died_is_removed_and_a_live_writers_kept() {
     assert!(!dead.exists());
     assert!(live.exists());
 }
+
+/// SPEC: `doctor` checks the history database and the API's listener; a state dir readable
+/// by others is named.
+#[test]
+fn the_history_the_listener_and_an_open_state_dir_are_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    let stranger = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = stranger.local_addr().unwrap();
+    let p = Project::new(&format!(
+        "api:\n  listen: {listen}\nservices:\n  api:\n    command: ./api\n    port: {}\n",
+        free_port()
+    ));
+    let state = p.path().join(".berth");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A held API port with no daemon: the daemon would serve on the Unix socket only.
+    p.berth(&["doctor"])
+        .code(1)
+        .stdout_has(&format!("api.listen {listen} is held by"))
+        .stdout_has("can be read by others")
+        .stdout_has("no history yet");
+    drop(stranger);
+    // Not a database: named as damaged, with what to do.
+    std::fs::write(state.join("history.db"), vec![0x5a; 8192]).unwrap();
+    p.berth(&["doctor"])
+        .code(1)
+        .stdout_has(&format!("api.listen {listen} is free"))
+        .stdout_has("moves a damaged database aside");
+}

@@ -612,14 +612,7 @@ pub fn show(metric: Metric, value: f64) -> String {
     use crate::stack::alerts::Unit;
     match metric.unit() {
         Unit::Percent => format!("{value:.1}%"),
-        Unit::BytesOrPercent => {
-            let mib = value / (1u64 << 20) as f64;
-            if mib >= 1024.0 {
-                format!("{:.1}GiB", mib / 1024.0)
-            } else {
-                format!("{mib:.1}MiB")
-            }
-        }
+        Unit::BytesOrPercent => crate::config::units::format_measured_size(value),
         Unit::Duration => format!("{value:.0}ms"),
         Unit::Number => {
             if value.fract() == 0.0 {

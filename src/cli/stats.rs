@@ -30,11 +30,7 @@ pub fn run(global: &Global, services: &[String], since: Duration) -> Result<Exit
 }
 
 fn mib(bytes: u64) -> String {
-    if bytes >= 1 << 30 {
-        format!("{:.1}GiB", bytes as f64 / (1u64 << 30) as f64)
-    } else {
-        format!("{:.1}MiB", bytes as f64 / (1u64 << 20) as f64)
-    }
+    crate::config::units::format_measured_size(bytes as f64)
 }
 
 fn table(report: &StatsResponse, since: Duration, style: Style) -> String {

@@ -121,6 +121,17 @@ pub fn format_size(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
+/// A measured size for people to read: MiB with one decimal, GiB from 1 GiB on (`22.3MiB`,
+/// `7.9GiB`). Not for berth.yaml: `format_size` writes what reads back exactly.
+pub fn format_measured_size(bytes: f64) -> String {
+    let mib = bytes / (1u64 << 20) as f64;
+    if mib >= 1024.0 {
+        format!("{:.1}GiB", mib / 1024.0)
+    } else {
+        format!("{mib:.1}MiB")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,4 +8,5 @@ pub mod client;
 pub mod metrics;
 pub mod monitoring;
 pub mod services;
+pub mod session;
 pub mod types;

@@ -6,6 +6,7 @@ pub mod args;
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod dashboard;
 pub mod doctor;
 pub mod down;
 pub mod ensure;
@@ -148,6 +149,7 @@ pub fn main() -> i32 {
         ),
         Command::Stats { services, since } => stats::run(&cli.global, services, *since),
         Command::Alerts { action } => alerts::run(&cli.global, action.as_ref()),
+        Command::Dashboard { open } => dashboard::run(&cli.global, *open),
     };
     code(outcome)
 }

@@ -23,6 +23,7 @@ pub mod spawner;
 pub mod stream_routes;
 pub mod supervisor;
 pub mod tcp;
+pub mod web_routes;
 
 /// Writes one line to the daemon's log (its stderr). Never fails: `eprintln!` panics when
 /// stderr cannot be written (a full disk under `daemon.log`), and a daemon thread that

@@ -10,18 +10,22 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
+use super::session::{self, Sessions};
+
 /// What the TCP listener knows to decide on a request.
 pub struct Guard {
     pub token: String,
     pub listen: std::net::SocketAddr,
     pub metrics_without_token: bool,
+    /// The dashboard's sessions, which stand in for the token.
+    pub sessions: std::sync::Arc<Sessions>,
 }
 
 /// Allowed, or refused with this status (401 or 403) and message.
 ///
 /// In this order: the `Host` must name the listener (403 otherwise: a page on another site
 /// that rebinds its DNS name to 127.0.0.1 still sends its own name as `Host`); then the token
-/// (401); then, for methods that change something, an `Origin`, when the browser sends one,
+/// or the dashboard's session cookie (401); then, for methods that change something, an `Origin`, when the browser sends one,
 /// must be the listener's own (403: a form or `fetch` from another site). On a 401 the server
 /// adds `WWW-Authenticate: Bearer`; this function only decides.
 pub fn check(
@@ -31,12 +35,10 @@ pub fn check(
     headers: &HeaderMap,
 ) -> Result<(), (StatusCode, String)> {
     let forbidden = |message: &str| (StatusCode::FORBIDDEN, message.to_string());
-    let host = single(headers, header::HOST)
-        .filter(|host| host_names_listener(host, guard.listen))
-        .ok_or_else(|| forbidden("host not allowed"))?;
+    let host = check_host(guard, headers)?;
 
     if !(guard.metrics_without_token && path == "/metrics") {
-        bearer(guard, headers)?;
+        credentials(guard, headers)?;
     }
 
     // GET, HEAD and OPTIONS change nothing, and a cross-origin page cannot read their answers
@@ -51,6 +53,17 @@ pub fn check(
         }
     }
     Ok(())
+}
+
+/// The `Host` the request names, when it names the listener (403 otherwise): the first check
+/// of every request, the dashboard's login too.
+pub fn check_host<'h>(
+    guard: &Guard,
+    headers: &'h HeaderMap,
+) -> Result<&'h str, (StatusCode, String)> {
+    single(headers, header::HOST)
+        .filter(|host| host_names_listener(host, guard.listen))
+        .ok_or_else(|| (StatusCode::FORBIDDEN, "host not allowed".to_string()))
 }
 
 /// The value of a header sent exactly once, as text. Twice is ambiguous (which one would a
@@ -118,6 +131,26 @@ fn split_host(host: &str) -> Option<(&str, Option<u16>)> {
         Some(_) => return None,
     };
     Some((name, port))
+}
+
+/// The dashboard's session cookie, else `Authorization: Bearer TOKEN`. A stale cookie is
+/// not an error when a token is sent too (a script on a machine with a browser's cookies).
+fn credentials(guard: &Guard, headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
+    let name = session::cookie_name(guard.listen.port());
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|h| session::cookie(h, &name));
+    match cookie {
+        Some(id) if guard.sessions.valid(id) => Ok(()),
+        Some(_) if !headers.contains_key(header::AUTHORIZATION) => Err((
+            StatusCode::UNAUTHORIZED,
+            "the dashboard's session has ended; run `berth dashboard` for a new login link"
+                .to_string(),
+        )),
+        _ => bearer(guard, headers),
+    }
 }
 
 /// `Authorization: Bearer TOKEN`, the scheme in any case.
@@ -284,13 +317,13 @@ fn place_new(tmp: &Path, path: &Path) -> io::Result<bool> {
 }
 
 /// Random bytes from the kernel's generator (rustix is built without its `rand` feature).
-fn random_bytes<const N: usize>() -> io::Result<[u8; N]> {
+pub(crate) fn random_bytes<const N: usize>() -> io::Result<[u8; N]> {
     let mut bytes = [0u8; N];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     Ok(bytes)
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -306,6 +339,7 @@ mod tests {
             token: TOKEN.to_string(),
             listen: listen.parse().unwrap(),
             metrics_without_token,
+            sessions: std::sync::Arc::new(Sessions::load(Path::new(""))),
         }
     }
 
@@ -498,6 +532,40 @@ mod tests {
             ("origin", "null"),
         ];
         assert_eq!(status(&g, Method::POST, "/v1/up", &twice).0, 403);
+    }
+
+    #[test]
+    fn a_dashboard_session_stands_in_for_the_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = guard("127.0.0.1:9400", false);
+        g.sessions = std::sync::Arc::new(Sessions::load(dir.path()));
+        let id = g.sessions.log_in(&g.sessions.new_login().unwrap()).unwrap();
+        let host = ("host", "127.0.0.1:9400");
+        let ours = format!("theme=dark; berth_session_9400={id}");
+        let other_port = format!("berth_session_9401={id}");
+        let stale = "berth_session_9400=0123456789abcdef0123456789abcdef";
+        let own_origin = ("origin", "http://127.0.0.1:9400");
+        let evil = ("origin", "http://evil.example");
+        for (method, list, want) in [
+            (Method::GET, vec![host, ("cookie", ours.as_str())], 200),
+            (Method::POST, vec![host, ("cookie", &ours), own_origin], 200),
+            // The cookie does not lift the Origin check.
+            (Method::POST, vec![host, ("cookie", &ours), evil], 403),
+            (
+                Method::GET,
+                vec![("host", "evil.example"), ("cookie", &ours)],
+                403,
+            ),
+            // Another project's dashboard on another port.
+            (Method::GET, vec![host, ("cookie", &other_port)], 401),
+            (Method::GET, vec![host, ("cookie", stale)], 401),
+            (Method::GET, vec![host, ("cookie", stale), BEARER], 200),
+        ] {
+            let got = status(&g, method.clone(), "/v1/status", &list);
+            assert_eq!(got.0, want, "{method} {list:?}: {}", got.1);
+        }
+        let (_, message) = status(&g, Method::GET, "/", &[host, ("cookie", stale)]);
+        assert!(message.contains("berth dashboard"), "{message}");
     }
 
     #[test]

@@ -160,3 +160,12 @@ impl StackHealth {
         }
     }
 }
+
+/// `POST /v1/dashboard`: where to open the dashboard. `url` carries a one-time login code
+/// (it works once, for `expires_in_s`); `listen` is the listener the page is served on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DashboardResponse {
+    pub url: String,
+    pub listen: String,
+    pub expires_in_s: u64,
+}

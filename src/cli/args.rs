@@ -377,6 +377,23 @@ Examples:
         action: Option<AlertsAction>,
     },
 
+    /// Open the web dashboard: prints its address with a one-time login code
+    #[command(after_help = "\
+The daemon serves the dashboard on the `api.listen` address, or, without one, on a free
+loopback port it keeps while it runs (and takes again after it was killed). The printed
+address logs the browser in once, within 15 minutes, and leaves a session cookie; run
+`berth dashboard` again for another. Needs a running stack (`berth up`).
+
+Examples:
+  berth dashboard
+  berth dashboard --open
+  berth dashboard --json | jq -r .url")]
+    Dashboard {
+        /// Also open the address in the browser ($BROWSER, else xdg-open)
+        #[arg(long)]
+        open: bool,
+    },
+
     /// The machine's listening sockets and who holds them; `who PORT`, `free PORT`
     #[command(after_help = "\
 Works without a config. With one, each configured port is shown as free, ours, or held by

@@ -12,7 +12,8 @@ use super::query_string::Query;
 use super::service_routes;
 use super::spawner::Spawner;
 use super::stream_routes;
-use crate::api::types::{DownRequest, ErrorBody, UpRequest, UpResponse};
+use super::web_routes;
+use crate::api::types::{DashboardResponse, DownRequest, ErrorBody, UpRequest, UpResponse};
 use axum::body::Bytes;
 use axum::extract::Path;
 use axum::extract::State;
@@ -88,6 +89,7 @@ pub fn run(paths: &Paths, berth: PathBuf, announce: bool) -> Result<(), String> 
         let history = app.orchestrator.history().clone();
         let orchestrator = Arc::clone(&app.orchestrator);
         let socket = paths.socket.clone();
+        let tcp = Arc::clone(&app.tcp);
         let router = router(app);
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
@@ -113,6 +115,7 @@ pub fn run(paths: &Paths, berth: PathBuf, announce: bool) -> Result<(), String> 
         // Clients and a next daemon see it go at once; what is queued for history is
         // written before the lock is let go.
         let _ = std::fs::remove_file(&socket);
+        tcp.close_dashboard(&paths.state_dir);
         // What a `down` stopped resolves its alerts, and they are told before the daemon goes.
         let _ = tokio::task::spawn_blocking(move || orchestrator.settle_alerts(LAST_ALERTS)).await;
         history.flush(LAST_HISTORY);
@@ -160,6 +163,10 @@ fn router(app: App) -> Router {
         .route("/v1/logs/{name}", get(reading_service(log_routes::logs)))
         .route("/v1/ports", get(reading(port_routes::ports)))
         .route("/v1/stream", get(streaming(stream_routes::stream)))
+        .route("/v1/dashboard", post(dashboard))
+        // The dashboard's page; on the Unix socket too, where it is as private as the rest.
+        .route("/", get(web_routes::index))
+        .route("/ui/{file}", get(web_routes::file))
         .method_not_allowed_fallback(|uri: Uri| async move {
             error(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -429,6 +436,44 @@ async fn down(State(app): State<App>, body: Result<Json<DownRequest>, JsonReject
     let orchestrator = Arc::clone(&app.orchestrator);
     let timeout = request.timeout_ms.map(std::time::Duration::from_millis);
     answer(blocking(move || orchestrator.down(&request.services, timeout)).await)
+}
+
+/// `POST /v1/dashboard`: a login address for the dashboard, on the API's TCP listener or on
+/// the dashboard's own (started now on a free loopback port and kept while the daemon runs).
+async fn dashboard(State(app): State<App>) -> Response {
+    let Some(stack) = app.orchestrator.stack() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no stack loaded yet: run `berth up` first",
+        );
+    };
+    let listen = match app
+        .tcp
+        .dashboard(&stack.api, &stack.state_dir, router(app.clone()))
+    {
+        Ok(listen) => listen,
+        Err(why) => return error(StatusCode::SERVICE_UNAVAILABLE, why),
+    };
+    let code = match app.tcp.new_login(&stack.state_dir) {
+        Ok(code) => code,
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot make a login code: {e}"),
+            );
+        }
+    };
+    // The page is opened on loopback, whatever address the API listens on besides.
+    let host = match listen.ip().is_unspecified() {
+        true => std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), listen.port()),
+        false => listen,
+    };
+    Json(DashboardResponse {
+        url: format!("http://{host}{}?code={code}", super::tcp::LOGIN_PATH),
+        listen: listen.to_string(),
+        expires_in_s: crate::api::session::LOGIN_VALID.as_secs(),
+    })
+    .into_response()
 }
 
 async fn stop(State(app): State<App>) -> Response {

@@ -8,6 +8,7 @@ mod check_cli;
 mod config_errors;
 mod config_fuzz;
 mod config_valid;
+mod dashboard;
 mod doctor;
 mod engine;
 mod foreground;

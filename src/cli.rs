@@ -23,6 +23,7 @@ pub mod shim;
 pub mod stats;
 pub mod status;
 pub mod table;
+pub mod top;
 pub mod up;
 
 use crate::config::diagnostic::Diagnostic;
@@ -149,6 +150,7 @@ pub fn main() -> i32 {
         ),
         Command::Stats { services, since } => stats::run(&cli.global, services, *since),
         Command::Alerts { action } => alerts::run(&cli.global, action.as_ref()),
+        Command::Top { interval } => top::run(&cli.global, *interval),
         Command::Dashboard { open } => dashboard::run(&cli.global, *open),
     };
     code(outcome)

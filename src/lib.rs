@@ -17,4 +17,5 @@ pub mod stack;
 pub mod state;
 pub mod style;
 pub mod timeout;
+pub mod tui;
 pub mod yaml_writer;

@@ -394,6 +394,14 @@ Examples:
         open: bool,
     },
 
+    /// The stack live in the terminal: services, usage, logs, events, alerts; act on them
+    #[command(after_help = crate::tui::help())]
+    Top {
+        /// How often the figures are redrawn (keys always answer at once), e.g. 500ms, 2s
+        #[arg(short = 'i', long = "interval", value_name = "D", value_parser = parse_duration, default_value = "1s")]
+        interval: std::time::Duration,
+    },
+
     /// The machine's listening sockets and who holds them; `who PORT`, `free PORT`
     #[command(after_help = "\
 Works without a config. With one, each configured port is shown as free, ours, or held by

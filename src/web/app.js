@@ -65,6 +65,12 @@ live.on('sample', (sample) => {
   ctx.sample = sample;
 });
 
+// The sticky table headers sit under the sticky page header, whatever its height.
+const top = document.querySelector('header.top');
+new ResizeObserver(() => {
+  document.documentElement.style.setProperty('--header-height', `${top.offsetHeight}px`);
+}).observe(top);
+
 // --- the connection and the banner -------------------------------------------------------
 
 let bannerTimer = 0;

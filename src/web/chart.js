@@ -50,12 +50,20 @@ export class Sparkline {
   }
 }
 
-/** A round upper bound for an axis: 1, 2, 5 × a power of ten at or above `v`. */
-function niceMax(v) {
+/**
+ * A round upper bound for an axis at or above `v`: 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × a power of
+ * ten, or of 1024 for sizes (so that 48MiB, not 47.7MiB, tops a memory chart).
+ */
+function niceMax(v, bytes) {
   if (!(v > 0)) return 1;
-  const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+  let unit = 1;
+  if (bytes) {
+    while (v / unit >= 1024) unit *= 1024;
+  }
+  const x = v / unit;
+  const p = Math.pow(10, Math.floor(Math.log10(x)));
+  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * p >= x) return m * p * unit;
+  return 10 * p * unit;
 }
 
 /**
@@ -65,8 +73,11 @@ function niceMax(v) {
  * points it draws (for tests and for people reading the DOM).
  */
 export class LineChart {
-  constructor(title, format) {
+  /** `options`: `bytes` (the axis in binary steps), `ceiling` (a top the axis never passes,
+   * such as 100 for a share of the machine). */
+  constructor(title, format, options = {}) {
     this.format = format;
+    this.options = options;
     this.points = [];
     this.t0 = 0;
     this.t1 = 0;
@@ -117,7 +128,8 @@ export class LineChart {
     const { points, t0, t1 } = this;
     let max = 0;
     for (const p of points) if (p[1] > max) max = p[1];
-    const top = niceMax(max * 1.05);
+    let top = niceMax(max * 1.05, this.options.bytes);
+    if (this.options.ceiling && max <= this.options.ceiling) top = Math.min(top, this.options.ceiling);
     this.top = top;
     const line = polyline(points, 300, 100, t0, t1, top);
     this.line.setAttribute('points', line);

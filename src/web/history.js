@@ -19,7 +19,8 @@ function dur(ms) {
 }
 
 /**
- * `specs`: `[{ key, title, metric, params, format, live(sample) → value|undefined }]`.
+ * `specs`: `[{ title, metric, params, format, axis, live(sample) → value|undefined }]`;
+ * `axis` is the chart's options (`bytes`, `ceiling`).
  * `live` reads the metric's value out of a sampling round (none: the chart is fetched again
  * every 15 s instead, as for the health checks' latency, which no sample carries).
  */
@@ -55,7 +56,7 @@ export class ChartSet {
     const grid = document.createElement('div');
     grid.className = 'charts';
     this.charts = specs.map((spec) => {
-      const chart = new LineChart(spec.title, spec.format);
+      const chart = new LineChart(spec.title, spec.format, spec.axis);
       chart.el.dataset.metric = spec.metric;
       grid.appendChild(chart.el);
       return { spec, chart, series: { points: [] } };

@@ -67,10 +67,10 @@ export function createMachine(ctx) {
   const now = el('div', 'machine-now');
   const disks = el('div', 'table-wrap');
   const charts = new ChartSet(ctx, [
-    { title: 'CPU (% of the machine)', metric: 'system.cpu_percent', params: {}, format: fmt.percent, live: (s) => s.system && s.system.cpu_percent },
-    { title: 'Memory used', metric: 'system.memory_used_bytes', params: {}, format: fmt.bytes, live: (s) => s.system && s.system.memory_total_bytes - s.system.memory_available_bytes },
+    { title: 'CPU (% of the machine)', metric: 'system.cpu_percent', params: {}, format: fmt.percent, axis: { ceiling: 100 }, live: (s) => s.system && s.system.cpu_percent },
+    { title: 'Memory used', metric: 'system.memory_used_bytes', params: {}, format: fmt.bytes, axis: { bytes: true }, live: (s) => s.system && s.system.memory_total_bytes - s.system.memory_available_bytes },
     { title: 'Load (1 minute)', metric: 'system.load1', params: {}, format: (v) => v.toFixed(2), live: (s) => s.system && s.system.load[0] },
-    { title: 'Disk used (the first tracked)', metric: 'system.disk_used_bytes', params: {}, format: fmt.bytes, live: (s) => s.system && s.system.disks[0] && s.system.disks[0].used_bytes },
+    { title: 'Disk used (the first tracked)', metric: 'system.disk_used_bytes', params: {}, format: fmt.bytes, axis: { bytes: true }, live: (s) => s.system && s.system.disks[0] && s.system.disks[0].used_bytes },
   ], 'The machine over time');
   view.append(title, now, el('h2', null, 'Disks'), disks, el('h2', null, 'Over time'), charts.el);
   let visible = false;

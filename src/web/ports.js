@@ -84,7 +84,9 @@ export function createPorts(ctx) {
       : Object.assign(document.createElement('p'), { className: 'muted', textContent: 'No service of the stack has a port.' }));
     const words = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
     const rows = [];
-    for (const l of listening) {
+    // The stack's sockets first, then by port.
+    const sorted = [...listening].sort((a, b) => (b.configured_for ? 1 : 0) - (a.configured_for ? 1 : 0) || a.port - b.port);
+    for (const l of sorted) {
       const hay = `${l.port} ${l.proto} ${l.address} ${l.pid ?? ''} ${l.user ?? ''} ${l.command ?? ''} ${l.service ?? ''} ${l.configured_for ?? ''}`.toLowerCase();
       if (!words.every((w) => hay.includes(w))) continue;
       const tr = document.createElement('tr');

@@ -348,7 +348,7 @@ export function createService(ctx) {
     const params = { service: next };
     charts = new ChartSet(ctx, [
       { title: 'CPU (% of one core)', metric: 'cpu_percent', params, format: fmt.percent, live: (s) => s.services.find((x) => x.name === next)?.cpu_percent },
-      { title: 'Memory (RSS)', metric: 'rss_bytes', params, format: fmt.bytes, live: (s) => s.services.find((x) => x.name === next)?.rss_bytes },
+      { title: 'Memory (RSS)', metric: 'rss_bytes', params, format: fmt.bytes, axis: { bytes: true }, live: (s) => s.services.find((x) => x.name === next)?.rss_bytes },
       { title: 'Open descriptors', metric: 'open_fds', params, format: fmt.count, live: (s) => s.services.find((x) => x.name === next)?.open_fds },
       { title: 'Health-check latency', metric: 'check_ms', params, format: fmt.millis },
     ], `${next} over time`);

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod client;
 pub mod metrics;
 pub mod monitoring;
+pub mod openapi;
 pub mod services;
 pub mod session;
 pub mod types;

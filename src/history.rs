@@ -105,11 +105,13 @@ pub struct History {
 }
 
 /// What `doctor` and `status` are told about the history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = HistoryHealth)]
 pub struct Health {
     /// Records (samples, checks, events) lost since the daemon started.
     pub lost: u64,
     /// Why the last write failed, while it keeps failing.
+    #[schema(required)]
     pub error: Option<String>,
 }
 

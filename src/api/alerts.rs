@@ -2,16 +2,19 @@
 //! `berth alerts --json` (`GET /v1/alerts`), silences, `berth alerts test`.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// A pending or firing alert.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AlertView {
     pub rule: String,
     /// `null` for the machine's (system) conditions.
+    #[schema(required)]
     pub service: Option<String>,
     /// The service, `system`, or `disk:PATH`.
     pub subject: String,
     /// `pending` or `firing`.
+    #[schema(pattern = "^(pending|firing)$")]
     pub state: String,
     pub severity: String,
     /// The last value seen, with its unit.
@@ -21,23 +24,25 @@ pub struct AlertView {
     pub silenced: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SilenceView {
     pub rule: String,
+    /// `null`: the rule is muted for every service.
+    #[schema(required)]
     pub service: Option<String>,
     /// RFC 3339.
     pub until: String,
 }
 
 /// `GET /v1/alerts`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AlertsResponse {
     pub alerts: Vec<AlertView>,
     pub silences: Vec<SilenceView>,
 }
 
 /// `POST /v1/alerts/silence`: mutes `rule` (for one service, or all) for `for`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SilenceRequest {
     pub rule: String,
@@ -49,7 +54,7 @@ pub struct SilenceRequest {
 }
 
 /// `POST /v1/alerts/unsilence`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnsilenceRequest {
     pub rule: String,
@@ -58,14 +63,14 @@ pub struct UnsilenceRequest {
 }
 
 /// `POST /v1/alerts/test`: the channels to try (empty: all).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestRequest {
     #[serde(default)]
     pub channels: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TestResult {
     pub channel: String,
     pub delivered: bool,
@@ -73,7 +78,7 @@ pub struct TestResult {
     pub detail: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TestResponse {
     pub results: Vec<TestResult>,
 }

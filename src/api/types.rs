@@ -4,10 +4,14 @@ use crate::daemon::supervisor::{HealthState, ServiceState};
 use crate::stack::Stack;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 /// `POST /v1/up`: make these services (and what they depend on) run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UpRequest {
+    /// The resolved stack as the CLI sends it: berth's own form, not berth.yaml's (scripts
+    /// want the service routes instead).
+    #[schema(value_type = Object)]
     pub stack: Stack,
     /// Empty: every `autostart` service.
     pub services: Vec<String>,
@@ -16,7 +20,7 @@ pub struct UpRequest {
 }
 
 /// `POST /v1/down`: stop these services and what depends on them (empty: all).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct DownRequest {
     pub services: Vec<String>,
     /// Overrides every `stop_timeout`; zero means SIGKILL at once.
@@ -25,7 +29,7 @@ pub struct DownRequest {
 }
 
 /// What `up` is bringing up, in start order.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UpResponse {
     pub services: Vec<String>,
     /// What the user should hear about besides the services (the API's port was taken).
@@ -34,17 +38,18 @@ pub struct UpResponse {
 }
 
 /// The API on TCP, as the daemon runs it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiListener {
     pub listen: String,
     pub serving: bool,
     /// Why it does not serve.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub error: Option<String>,
 }
 
 /// `GET /v1/status`, the shape of SPEC.md's `berth status --json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StatusResponse {
     pub project: String,
     pub health: StackHealth,
@@ -52,12 +57,14 @@ pub struct StatusResponse {
     pub services: Vec<ServiceView>,
     /// The stack's health score: the lowest of its critical services' (see SPEC.md).
     #[serde(default)]
+    #[schema(required, maximum = 100)]
     pub score: Option<u8>,
     #[serde(default)]
+    #[schema(required)]
     pub score_reasons: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StackHealth {
     Healthy,
@@ -66,43 +73,60 @@ pub enum StackHealth {
     Stopped,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DaemonInfo {
     pub running: bool,
+    #[schema(required)]
     pub pid: Option<u32>,
     /// The API on TCP, when `api.listen` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub api: Option<ApiListener>,
     /// Records history lost since the daemon started, and why writing fails now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub history: Option<crate::history::Health>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+// What serde always writes is `required` (an `Option` is then `null`, never absent); what
+// it skips when empty is optional and, when there, never `null`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ServiceView {
     pub name: String,
     pub state: ServiceState,
     pub health: HealthState,
+    #[schema(required)]
     pub pid: Option<u32>,
+    #[schema(required)]
     pub port: Option<u16>,
+    /// The port of berth.yaml, when berth moved it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub configured_port: Option<u16>,
+    #[schema(required)]
     pub uptime_s: Option<f64>,
     pub restarts: u32,
+    #[schema(required)]
     pub cpu_percent: Option<f64>,
+    #[schema(required)]
     pub rss_bytes: Option<u64>,
+    #[schema(required)]
     pub exit_code: Option<i32>,
     /// 0–100 while it runs (or has failed); `null` when stopped, exited or not started yet.
     #[serde(default)]
+    #[schema(required, maximum = 100)]
     pub score: Option<u8>,
     /// Every point lost, in words.
     #[serde(default)]
+    #[schema(required)]
     pub score_reasons: Vec<String>,
     /// Why it failed, or what it is waiting for.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub reason: Option<String>,
     /// What berth decided about its port at its last start (moved, stopped a holder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub note: Option<String>,
     #[serde(skip)]
     pub critical: bool,
@@ -133,7 +157,7 @@ impl ServiceView {
 }
 
 /// The body of every error answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub error: String,
 }
@@ -163,7 +187,7 @@ impl StackHealth {
 
 /// `POST /v1/dashboard`: where to open the dashboard. `url` carries a one-time login code
 /// (it works once, for `expires_in_s`); `listen` is the listener the page is served on.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DashboardResponse {
     pub url: String,
     pub listen: String,

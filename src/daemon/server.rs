@@ -163,6 +163,7 @@ fn router(app: App) -> Router {
         .route("/v1/logs/{name}", get(reading_service(log_routes::logs)))
         .route("/v1/ports", get(reading(port_routes::ports)))
         .route("/v1/stream", get(streaming(stream_routes::stream)))
+        .route("/v1/openapi.json", get(openapi))
         .route("/v1/dashboard", post(dashboard))
         // The dashboard's page; on the Unix socket too, where it is as private as the rest.
         .route("/", get(web_routes::index))
@@ -474,6 +475,15 @@ async fn dashboard(State(app): State<App>) -> Response {
         expires_in_s: crate::api::session::LOGIN_VALID.as_secs(),
     })
     .into_response()
+}
+
+/// `GET /v1/openapi.json`: the document describing every route (no stack needed).
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        crate::api::openapi::json(),
+    )
+        .into_response()
 }
 
 async fn stop(State(app): State<App>) -> Response {

@@ -7,15 +7,17 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 /// One reading of the machine.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SystemReading {
     /// When it was taken (the caller's clock), in milliseconds since the Unix epoch.
     pub at_ms: u64,
     /// All cores busy, in percent of the whole machine (0–100), since the previous reading;
     /// `None` on the first (and when no clock tick passed since the previous one).
+    #[schema(required)]
     pub cpu_percent: Option<f64>,
     pub cores: u32,
     /// `/proc/loadavg`: over 1, 5 and 15 minutes.
+    #[schema(min_items = 3, max_items = 3)]
     pub load: [f64; 3],
     pub memory_total_bytes: u64,
     /// What the kernel could give to new programs without swapping (`MemAvailable`).
@@ -36,8 +38,9 @@ impl SystemReading {
 }
 
 /// The file system holding one path, counted as `df` does.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DiskReading {
+    #[schema(value_type = String)]
     pub path: PathBuf,
     /// Blocks not free (those reserved for root count as used, as in `df`'s "Used").
     pub used_bytes: u64,

@@ -206,12 +206,12 @@ fn reading(
 /// refused with the parser's words, and nothing is done.
 fn acting<T: serde::de::DeserializeOwned + Send + 'static>(
     route: fn(&Orchestrator, T) -> Answer,
-) -> impl Fn(State<App>, Result<Json<T>, JsonRejection>) -> Handled + Clone {
-    move |State(app): State<App>, body: Result<Json<T>, JsonRejection>| {
+) -> impl Fn(State<App>, JsonBody) -> Handled + Clone {
+    move |State(app): State<App>, body: JsonBody| {
         Box::pin(async move {
-            let Json(request) = match body {
-                Ok(body) => body,
-                Err(rejection) => return error(rejection.status(), rejection.body_text()),
+            let request: T = match json_object(body) {
+                Ok(request) => request,
+                Err((status, message)) => return error(status, message),
             };
             match blocking(move || route(&app.orchestrator, request)).await {
                 Ok(Ok(response)) => response,
@@ -285,7 +285,10 @@ fn acting_on_service<T: serde::de::DeserializeOwned + Send + 'static>(
                 false => &body,
             };
             let request: T = match serde_json::from_slice(text) {
-                Ok(request) => request,
+                Ok(value) => match object(value) {
+                    Ok(request) => request,
+                    Err((status, message)) => return error(status, message),
+                },
                 Err(e) => {
                     return error(
                         StatusCode::BAD_REQUEST,
@@ -364,6 +367,41 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
+/// A JSON body as axum reads it (`Content-Type: application/json`, at most 2 MiB).
+type JsonBody = Result<Json<serde_json::Value>, JsonRejection>;
+
+/// A request's JSON body as `T`, or its refusal: 413 when it is too large, else 400 whatever
+/// the reason (axum says 415 for a missing content type; SPEC.md's 400 covers it).
+fn json_object<T: serde::de::DeserializeOwned>(body: JsonBody) -> Result<T, (StatusCode, String)> {
+    match body {
+        Ok(Json(value)) => object(value),
+        Err(rejection) => Err((
+            match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            },
+            rejection.body_text(),
+        )),
+    }
+}
+
+/// `value` as the request `T`, which only a JSON object can be: serde reads a struct from an
+/// array too, and `[[]]` would be taken for a down of `{"services": []}`, every service.
+fn object<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, (StatusCode, String)> {
+    let refused = |why: String| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("the body is not the JSON expected: {why}"),
+        )
+    };
+    if !value.is_object() {
+        return Err(refused("an object `{…}` is expected".to_string()));
+    }
+    serde_json::from_value(value).map_err(|e| refused(e.to_string()))
+}
+
 /// Runs blocking orchestrator work off the async thread.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
@@ -411,10 +449,10 @@ async fn status(State(app): State<App>, uri: Uri) -> Response {
     }
 }
 
-async fn up(State(app): State<App>, body: Result<Json<UpRequest>, JsonRejection>) -> Response {
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+async fn up(State(app): State<App>, body: JsonBody) -> Response {
+    let request: UpRequest = match json_object(body) {
+        Ok(request) => request,
+        Err((status, message)) => return error(status, message),
     };
     let orchestrator = Arc::clone(&app.orchestrator);
     let api = request.stack.api.clone();
@@ -429,10 +467,10 @@ async fn up(State(app): State<App>, body: Result<Json<UpRequest>, JsonRejection>
     answer_with(outcome, notes)
 }
 
-async fn down(State(app): State<App>, body: Result<Json<DownRequest>, JsonRejection>) -> Response {
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+async fn down(State(app): State<App>, body: JsonBody) -> Response {
+    let request: DownRequest = match json_object(body) {
+        Ok(request) => request,
+        Err((status, message)) => return error(status, message),
     };
     let orchestrator = Arc::clone(&app.orchestrator);
     let timeout = request.timeout_ms.map(std::time::Duration::from_millis);

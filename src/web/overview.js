@@ -181,7 +181,17 @@ export function createOverview(ctx) {
 
   function update(row, s) {
     row.service = s;
-    put(row, 'name', s.reason || s.note || '');
+    // Why it failed or what it waits for, beside the name (cut short; whole in its title);
+    // what berth decided about its port, on the port.
+    put(row, 'name', s.reason || '');
+    if (row.text.reasonTitle !== (s.reason || '')) {
+      row.text.reasonTitle = s.reason || '';
+      row.targets.name.title = s.reason || '';
+    }
+    if (row.text.note !== (s.note || '')) {
+      row.text.note = s.note || '';
+      row.targets.port.title = s.note || '';
+    }
     put(row, 'state', s.state, `badge state-${s.state}`);
     put(row, 'health', s.health, `badge health-${s.health}`);
     put(row, 'score', s.score === null || s.score === undefined ? '-' : String(s.score), `badge ${scoreClass(s.score)}`);

@@ -341,6 +341,14 @@ describe('the dashboard', { timeout: 480000 }, () => {
     assert.ok(await marked(), 'the page recovered without a reload');
   });
 
+  test('a session gone: the page says how to get a new link', async () => {
+    await chrome.context.clearCookies();
+    // The next request the page makes (the alerts view asks at once) is refused.
+    await page.locator('nav a[data-view="alerts"]').click();
+    await page.locator('#banner', { hasText: 'Your session has ended — run berth dashboard for a new link' }).waitFor({ timeout: 10000 });
+    assert.equal(await page.locator('#conn').getAttribute('data-state'), 'ended');
+  });
+
   test('no script error on the page', () => {
     assert.deepEqual(pageErrors, []);
   });

@@ -4,7 +4,8 @@
 //      painted after), RUNS times in fresh tabs;
 //   2. a state change on screen: from a `kill -9` of a service to its row showing it (its
 //      state leaving `running`), and to its new pid, CHANGES times;
-//   3. the size of the page's own files.
+//   3. the main thread's busy time while the page is live;
+//   4. the size of the page's own files.
 // Prints a Markdown table of medians with min and max.
 //
 //   node bench.mjs            (BERTH_BIN=path/to/berth; RUNS=9; CHANGES=15; SERVICES=200)
@@ -83,6 +84,17 @@ async function main() {
     await page.goto(`${origin}/`);
     await page.locator('tbody tr[data-service]').nth(SERVICES - 1).waitFor({ timeout: 30000 });
     await until('the page live', async () => (await page.locator('#conn').getAttribute('data-state')) === 'live');
+    // The page's cost while live: the main thread's busy time (Chromium's TaskDuration)
+    // over 10-second windows of status and sample messages for 200 services.
+    const cdp = await chrome.context.newCDPSession(page);
+    await cdp.send('Performance.enable');
+    const metric = async (name) => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === name).value;
+    const busy = [];
+    for (let w = 0; w < 3; w++) {
+      const a = await metric('TaskDuration');
+      await new Promise((r) => setTimeout(r, 10000));
+      busy.push((((await metric('TaskDuration')) - a) / 10) * 100); // seconds busy in 10 s, as %
+    }
     const toState = [];
     const toPid = [];
     const services = (await status(dir)).services;
@@ -132,6 +144,8 @@ async function main() {
     console.log(`| first contentful paint (the header) | ${ms(p.median)} | ${ms(p.min)} | ${ms(p.max)} | ${p.n} | |`);
     console.log(`| kill -9 of a service → its row leaves \`running\` on screen | ${ms(s.median)} | ${ms(s.min)} | ${ms(s.max)} | ${s.n} | ≤ 1 s |`);
     console.log(`| kill -9 → its new pid on screen (after restart_delay: 1s) | ${ms(q.median)} | ${ms(q.min)} | ${ms(q.max)} | ${q.n} | |`);
+    const b = summary(busy);
+    console.log(`| the page's main thread while live, ${SERVICES} services (a status and a sample a second) | ${b.median.toFixed(1)} % | ${b.min.toFixed(1)} % | ${b.max.toFixed(1)} % | ${b.n} × 10 s | |`);
     console.log(`| the page's files (${files.length}), uncompressed | ${(bytes / 1024).toFixed(1)} KiB | | | | ≤ 150 KiB |`);
   } finally {
     if (chrome) await chrome.close();

@@ -6,7 +6,7 @@
 // page is left). It keeps to the bottom while you are there; scroll up and it stays where
 // you are, with a button to jump back to the newest line.
 
-import { getJSON, postJSON, readNDJSON, getNDJSON, query, segment, isSessionEnded } from './api.js';
+import { ApiError, getJSON, postJSON, readNDJSON, getNDJSON, query, segment, isSessionEnded } from './api.js';
 import * as fmt from './format.js';
 import { ChartSet } from './history.js';
 import { scoreClass } from './overview.js';
@@ -270,14 +270,17 @@ export function createService(ctx) {
     const abort = new AbortController();
     logAbort = abort;
     const target = name;
+    let refused = false;
     readNDJSON(`/v1/logs/${segment(target)}` + query({ lines: LOG_BACKLOG, follow: 1 }), addLine, abort.signal)
       .catch((e) => {
+        // A 4xx (no such service) will not change by asking again.
+        refused = e instanceof ApiError && e.status < 500;
         if (!abort.signal.aborted) addLine({ time: null, stream: 'berth', line: `(the log could not be read: ${e.message})` });
       })
       .finally(() => {
         // The answer ended while we still want it (the daemon went away, or cut a slow
         // client): follow again, from scratch, once the daemon answers (or on reconnect).
-        if (logAbort === abort && !abort.signal.aborted && !isSessionEnded()) {
+        if (logAbort === abort && !abort.signal.aborted && !refused && !isSessionEnded()) {
           setTimeout(() => {
             if (logAbort === abort && ctx.live.state === 'live') followLog();
           }, 2000);

@@ -74,6 +74,10 @@ describe('the dashboard', { timeout: 480000 }, () => {
     chrome = await browser();
     page = chrome.context.pages()[0] || (await chrome.context.newPage());
     page.on('pageerror', (e) => pageErrors.push(e.message));
+    // Anything the Content-Security-Policy refused (an inline style or script would be).
+    page.on('console', (m) => {
+      if (/Content Security Policy|Refused to (apply|execute|load|connect)/.test(m.text())) pageErrors.push(m.text());
+    });
   });
 
   after(async () => {
@@ -341,6 +345,11 @@ describe('the dashboard', { timeout: 480000 }, () => {
     assert.ok(await marked(), 'the page recovered without a reload');
   });
 
+  test('an unknown service: the page says so', async () => {
+    await page.goto(`${origin}/#/service/nosuch`);
+    await page.locator('.action-result', { hasText: 'nosuch' }).waitFor({ timeout: 10000 });
+  });
+
   test('a session gone: the page says how to get a new link', async () => {
     await chrome.context.clearCookies();
     // The next request the page makes (the alerts view asks at once) is refused.
@@ -349,7 +358,7 @@ describe('the dashboard', { timeout: 480000 }, () => {
     assert.equal(await page.locator('#conn').getAttribute('data-state'), 'ended');
   });
 
-  test('no script error on the page', () => {
+  test('no script error on the page, nothing refused by its CSP', () => {
     assert.deepEqual(pageErrors, []);
   });
 });

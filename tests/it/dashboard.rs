@@ -209,3 +209,55 @@ fn without_a_daemon_the_dashboard_says_to_start_the_stack() {
     let project = Project::new("services:\n  web:\n    command: [sleep, '60']\n");
     project.berth(&["dashboard"]).code(1).stderr_has("berth up");
 }
+
+#[test]
+fn open_hands_the_address_to_the_browser() {
+    let stack = Stack::up("");
+    let seen = stack.0.path().join("opened");
+    let browser = stack.0.write(
+        "browser",
+        &format!(
+            "#!/bin/sh\nprintf '%s' \"$1\" > {:?}\n",
+            seen.display().to_string()
+        ),
+    );
+    std::fs::set_permissions(
+        &browser,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let ran = stack
+        .0
+        .berth(&["dashboard", "--open"])
+        .env("BROWSER", &format!("no-such-browser:{}", browser.display()))
+        .code(0);
+    let printed = ran.stdout().trim().to_string();
+    let opened = wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&seen)
+            .ok()
+            .filter(|s| !s.is_empty())
+    })
+    .expect("the browser was started with the address");
+    assert_eq!(opened, printed);
+    // What it was given logs in.
+    let port: u16 = printed
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(get(port, path_of(&opened), &[]).status, 303);
+
+    // No browser at all: the address is still printed, and what failed is said.
+    stack
+        .0
+        .berth(&["dashboard", "--open"])
+        .env("BROWSER", "no-such-browser")
+        .env("PATH", "/nonexistent")
+        .code(0)
+        .stdout_has("/login?code=")
+        .stderr_has("open the address above by hand");
+}

@@ -237,8 +237,11 @@ export function createOverview(ctx) {
     for (const s of list) update(rows.get(s.name), s);
     reorder();
     applyFilter();
-    const running = list.filter((s) => s.state === 'running').length;
-    counts.textContent = `${running} of ${list.length} running`;
+    // "197 of 200 running · 2 failed · 1 stopped": what is not running, by state.
+    const by = {};
+    for (const s of list) by[s.state] = (by[s.state] || 0) + 1;
+    const others = Object.keys(by).filter((k) => k !== 'running').sort((a, b) => (STATE_RANK[a] ?? 9) - (STATE_RANK[b] ?? 9));
+    counts.textContent = [`${by.running || 0} of ${list.length} running`, ...others.map((k) => `${by[k]} ${k}`)].join(' · ');
     if (!active || !rows.has(active)) setActive(order.find((n) => !rows.get(n).tr.hidden) || null, false);
   }
 

@@ -207,10 +207,13 @@ describe('the dashboard', { timeout: 480000 }, () => {
     // The line is drawn: a polyline with as many points as the chart says.
     const drawn = await chart.locator('polyline.line').getAttribute('points');
     assert.ok(drawn.trim().split(' ').length >= 3, `the CPU line is drawn: ${drawn}`);
-    // Each range asks history again.
-    await page.locator('.ranges button[data-range="1h"]').click();
-    await until('the 1h range drawn', async () => (await page.locator('.ranges button[data-range="1h"]').getAttribute('aria-pressed')) === 'true' && Number(await chart.getAttribute('data-points')) >= 1);
-    await page.locator('.ranges button[data-range="15m"]').click();
+    // Each range asks history again, at its own step ("retention" asks how far back it goes).
+    for (const [range, step] of [['1h', 'step 15s'], ['24h', 'step 300s'], ['retention', 'step '], ['15m', 'step 5s']]) {
+      await page.locator(`.ranges button[data-range="${range}"]`).click();
+      await until(`the ${range} range drawn`, async () => (await page.locator(`.ranges button[data-range="${range}"]`).getAttribute('aria-pressed')) === 'true'
+        && (await page.locator('.chart-note').textContent()).startsWith(step)
+        && Number(await chart.getAttribute('data-points')) >= 1);
+    }
 
     // The log: service.py writes "tick N: …" every second; a newer tick must appear.
     const ticks = async () => {

@@ -164,15 +164,20 @@ function route() {
 
 window.addEventListener('hashchange', route);
 
-// "/" focuses the current view's filter, as in many tools; Escape leaves it.
+// "/" focuses the current view's filter, as in many tools (Escape in a filter clears it);
+// Escape elsewhere on a service's page goes back to the stack.
 document.addEventListener('keydown', (e) => {
-  if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
   const t = e.target;
   if (t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement) return;
-  const filter = current && current.el.querySelector('input[type=search]');
-  if (filter) {
-    e.preventDefault();
-    filter.focus();
+  if (e.key === '/') {
+    const filter = current && current.el.querySelector('input[type=search]');
+    if (filter) {
+      e.preventDefault();
+      filter.focus();
+    }
+  } else if (e.key === 'Escape' && current === views.service && !document.querySelector('dialog[open]')) {
+    ctx.navigate('#/');
   }
 });
 

@@ -230,6 +230,13 @@ describe('the dashboard', { timeout: 480000 }, () => {
     assert.ok(visible.length > 0);
     assert.ok(visible.every((l) => l.toLowerCase().includes('slow query')), `filtered: ${visible.join(' | ')}`);
     await page.locator('.log-filter').fill('');
+    // Escape goes back to the stack, with the keyboard on the row it left; Enter comes back.
+    await page.locator('#service-title').focus();
+    await page.keyboard.press('Escape');
+    await until('back on the stack', async () => (await page.evaluate(() => location.hash)) === '#/');
+    assert.equal(await page.evaluate(() => document.activeElement?.dataset.service), 'api');
+    await page.keyboard.press('Enter');
+    await page.locator('#service-title').filter({ hasText: 'api' }).waitFor();
     assert.ok(await marked());
   });
 

@@ -116,6 +116,11 @@ export class LineChart {
     this.box.addEventListener('pointerleave', () => this.unhover());
   }
 
+  /** What the chart says while it has no point ("no data yet"). */
+  setEmptyText(text) {
+    this.emptyEl.textContent = text;
+  }
+
   /** Draws `points` over the window `[t0, t1]` (unix ms). */
   set(points, t0, t1) {
     this.points = points;

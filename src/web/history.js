@@ -66,6 +66,11 @@ export class ChartSet {
     ctx.onReconnect(() => this.active && this.load());
   }
 
+  /** The LineChart of `metric`. */
+  chart(metric) {
+    return this.charts.find((c) => c.spec.metric === metric)?.chart;
+  }
+
   pick(range) {
     this.range = range;
     for (const b of this.buttons) b.setAttribute('aria-pressed', String(b.dataset.range === range.key));

@@ -366,6 +366,7 @@ export function createService(ctx) {
       if (name !== next) return;
       renderService(detail.service);
       definition.textContent = JSON.stringify(detail.definition, null, 2);
+      if (!detail.definition.health) charts.chart('check_ms').setEmptyText('no health check configured');
       const mine = detail.alerts;
       alertsEl.replaceChildren(mine.length ? alertTable(mine, null) : Object.assign(document.createElement('p'), { className: 'muted', textContent: 'None pending or firing.' }));
     } catch (e) {

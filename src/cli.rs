@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod args;
 pub mod check;
+pub mod completions;
 pub mod config;
 pub mod daemon;
 pub mod dashboard;
@@ -15,6 +16,7 @@ pub mod foreground;
 pub mod interrupt;
 pub mod log_lines;
 pub mod logs;
+pub mod man;
 pub mod ports;
 pub mod progress;
 pub mod restart;
@@ -75,6 +77,8 @@ impl Failure {
 
 /// Runs berth with the process's arguments; returns the exit code.
 pub fn main() -> i32 {
+    // A completion script asking what to complete: answered before anything else is written.
+    completions::answer_if_asked();
     let cli = match Cli::try_parse_from(args::rewrite_logs_follow(std::env::args_os().collect())) {
         Ok(cli) => cli,
         Err(e) => {
@@ -152,6 +156,8 @@ pub fn main() -> i32 {
         Command::Alerts { action } => alerts::run(&cli.global, action.as_ref()),
         Command::Top { interval } => top::run(&cli.global, *interval),
         Command::Dashboard { open } => dashboard::run(&cli.global, *open),
+        Command::Completions { shell } => completions::run(*shell),
+        Command::Man { command } => man::run(command),
     };
     code(outcome)
 }

@@ -1,6 +1,7 @@
 //! The command line: global flags (valid before or after the subcommand) and subcommands.
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::engine::ArgValueCandidates;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -57,6 +58,11 @@ pub struct Global {
     /// Print more detail (repeat for even more)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// Completes a `SERVICES` argument with the names in the config.
+fn service_names() -> ArgValueCandidates {
+    ArgValueCandidates::new(super::completions::service_names)
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -118,7 +124,10 @@ pub enum PortsAction {
 Examples:
   berth ports who 8000
   berth ports who 5432 --json")]
-    Who { port: u16 },
+    Who {
+        /// The port number
+        port: u16,
+    },
     /// For every configured port: free, ours, or held by whom, and what `up` would do
     #[command(after_help = "\
 Exit status: 0 when `up` could start every service, 1 when some port leaves it no way.
@@ -137,6 +146,7 @@ Examples:
   berth ports free 8000
   berth ports free 3000 --yes --timeout 2s")]
     Free {
+        /// The port number
         port: u16,
         /// Do not ask
         #[arg(short, long)]
@@ -198,6 +208,7 @@ Examples:
   berth up -F")]
     Up {
         /// Services to start (with their dependencies)
+        #[arg(add = service_names())]
         services: Vec<String>,
         /// Return once the starts are scheduled
         #[arg(long, conflicts_with = "foreground")]
@@ -221,6 +232,7 @@ Examples:
   berth down --timeout 2s")]
     Down {
         /// Services to stop (with their dependents)
+        #[arg(add = service_names())]
         services: Vec<String>,
         /// Use this stop timeout for every service instead of its own (e.g. 2s)
         #[arg(long, value_parser = parse_duration)]
@@ -240,6 +252,7 @@ Examples:
   berth ensure api --timeout 10s")]
     Ensure {
         /// Services to make sure of (with their dependencies)
+        #[arg(add = service_names())]
         services: Vec<String>,
         /// Give up after this long [default: 60s]
         #[arg(long, value_parser = parse_duration)]
@@ -253,6 +266,7 @@ Examples:
   berth restart")]
     Restart {
         /// Services to restart (dependents that were running come back too)
+        #[arg(add = service_names())]
         services: Vec<String>,
         /// Give up waiting after this long (e.g. 30s)
         #[arg(long, value_parser = parse_duration)]
@@ -270,6 +284,7 @@ Examples:
   berth logs --since 5m -n 1000 api worker")]
     Logs {
         /// Services to show (default: all)
+        #[arg(add = service_names())]
         services: Vec<String>,
         /// How many lines
         #[arg(short = 'n', long = "lines", default_value_t = 100)]
@@ -298,6 +313,7 @@ Examples:
     )]
     Status {
         /// Services to show (default: all)
+        #[arg(add = service_names())]
         services: Vec<String>,
     },
 
@@ -328,6 +344,7 @@ Examples:
   berth events --json")]
     Events {
         /// Services to show (default: all)
+        #[arg(add = service_names())]
         services: Vec<String>,
         /// How many of the latest events
         #[arg(short = 'n', long, default_value_t = 50)]
@@ -356,6 +373,7 @@ Examples:
   berth stats --since 7d --json")]
     Stats {
         /// Services to show (default: all)
+        #[arg(add = service_names())]
         services: Vec<String>,
         /// The window: from this long ago until now
         #[arg(long, value_parser = parse_duration, default_value = "1h")]
@@ -428,6 +446,34 @@ Examples:
         /// that start the daemon in the background)
         #[arg(long, hide = true)]
         announce: bool,
+    },
+
+    /// Print a completion script (subcommands, flags and the config's service names)
+    #[command(after_help = "\
+The script asks berth itself what to complete, so it follows the binary and the config at
+hand: service names come from the config found from the current directory (or -f).
+
+Install (each loads the script anew in every new shell):
+  bash:        echo 'source <(berth completions bash)' >> ~/.bashrc
+  zsh:         echo 'source <(berth completions zsh)' >> ~/.zshrc
+  fish:        echo 'berth completions fish | source' >> ~/.config/fish/config.fish
+  elvish:      echo 'eval (berth completions elvish | slurp)' >> ~/.config/elvish/rc.elv
+  powershell:  berth completions powershell | Out-String | Invoke-Expression  (in $PROFILE)")]
+    Completions {
+        /// The shell to complete in
+        #[arg(value_enum)]
+        shell: super::completions::Shell,
+    },
+
+    /// Print the manual page (roff): every command, exit status, environment, files
+    #[command(after_help = "\
+Examples:
+  berth man | man -l -
+  berth man up | man -l -
+  berth man > ~/.local/share/man/man1/berth.1")]
+    Man {
+        /// Only this command's page (e.g. `up`, `ports who`)
+        command: Vec<String>,
     },
 
     /// Keep one service (started by the daemon; the spec comes as JSON on stdin)

@@ -46,23 +46,46 @@ pub fn port(service: &ServiceView) -> String {
     }
 }
 
-/// The last `width` values as bars, scaled from 0 to the largest of them (or `floor`, so
-/// that a quiet service's noise does not fill the column), right-aligned: the newest value
-/// is at the right edge, and a short series is padded with spaces on the left.
-pub fn sparkline(values: impl DoubleEndedIterator<Item = f64>, width: usize, floor: f64) -> String {
-    let mut last: Vec<f64> = values.rev().take(width).collect();
-    last.reverse();
-    let top = last.iter().copied().fold(floor, f64::max);
+/// The last `width` values as bars, right-aligned: the newest value is at the right edge,
+/// and a short series is padded with spaces on the left. The bars span from `base` (the
+/// lowest value shown, 0 or the series' least) over at least `span` (so that noise does not
+/// fill the column: a flat series is a flat line at the bottom).
+fn bars(last: &[f64], width: usize, base: f64, span: f64) -> String {
     let mut out = " ".repeat(width - last.len());
     for v in last {
-        let level = if top > 0.0 && v.is_finite() {
-            ((v.max(0.0) / top) * (BARS.len() - 1) as f64).round() as usize
+        let level = if span > 0.0 && v.is_finite() {
+            (((v - base).max(0.0) / span) * (BARS.len() - 1) as f64).round() as usize
         } else {
             0
         };
         out.push(BARS[level.min(BARS.len() - 1)]);
     }
     out
+}
+
+fn newest(values: impl DoubleEndedIterator<Item = f64>, width: usize) -> Vec<f64> {
+    let mut last: Vec<f64> = values.rev().take(width).collect();
+    last.reverse();
+    last
+}
+
+/// CPU: from 0 to the largest value, or `floor` when all are under it.
+pub fn sparkline(values: impl DoubleEndedIterator<Item = f64>, width: usize, floor: f64) -> String {
+    let last = newest(values, width);
+    let top = last.iter().copied().fold(floor, f64::max);
+    bars(&last, width, 0.0, top)
+}
+
+/// Memory: from the least value to the largest, over at least a tenth of the largest, so
+/// that growth shows and a steady service is a flat line.
+pub fn sparkline_range(values: impl DoubleEndedIterator<Item = f64>, width: usize) -> String {
+    let last = newest(values, width);
+    let finite = || last.iter().copied().filter(|v| v.is_finite());
+    let (lo, hi) = (
+        finite().fold(f64::INFINITY, f64::min),
+        finite().fold(0.0, f64::max),
+    );
+    bars(&last, width, lo.min(hi), (hi - lo).max(hi * 0.1))
 }
 
 /// `text` cut to `width` characters, with `…` as the last when it was cut.
@@ -116,6 +139,23 @@ mod tests {
         assert_eq!(sparkline([0.1, 0.2].into_iter(), 2, 10.0), "▁▁");
         assert_eq!(sparkline(std::iter::empty(), 3, 1.0), "   ");
         assert_eq!(sparkline([f64::NAN].into_iter(), 1, 1.0), "▁");
+    }
+
+    #[test]
+    fn memory_sparklines_show_growth_and_keep_steady_flat() {
+        let mib = |v: f64| v * (1 << 20) as f64;
+        assert_eq!(sparkline_range([mib(10.0); 3].into_iter(), 3), "▁▁▁");
+        // Growth by less than a tenth of the largest stays short of the top.
+        assert_eq!(
+            sparkline_range([mib(100.0), mib(105.0), mib(110.0)].into_iter(), 3),
+            "▁▄▇"
+        );
+        assert_eq!(
+            sparkline_range([mib(100.0), mib(101.0)].into_iter(), 3),
+            " ▁▂"
+        );
+        assert_eq!(sparkline_range([10.0, 20.0, 40.0].into_iter(), 3), "▁▃█");
+        assert_eq!(sparkline_range(std::iter::empty(), 2), "  ");
     }
 
     #[test]

@@ -259,6 +259,15 @@ fn a_failed_service_with_an_alert() {
     );
     m.on_key(Key::End, NOW_MS);
     assert_eq!(m.selected_name(), Some("worker"));
+    log_lines(
+        &mut m,
+        "worker",
+        &[
+            ("out", "connecting to the queue at 127.0.0.1:5672"),
+            ("err", "fatal: connection refused"),
+            ("berth", "exited with code 1"),
+        ],
+    );
     matches_snapshot("failed", &m);
     // In colour the failed state is red; with NO_COLOR nothing is.
     let buffer = render(&m, Palette { colour: true });

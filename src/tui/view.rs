@@ -356,13 +356,10 @@ fn service_row<'a>(
     let p = if live { p } else { Palette { colour: false } };
     let dash = || "-".to_string();
     let trends = model.trends.get(&s.name);
-    let spark = |trend: Option<&Trend>, floor: f64| {
-        format::sparkline(
-            trend.into_iter().flat_map(Trend::values),
-            columns.spark as usize,
-            floor,
-        )
-    };
+    let width = columns.spark as usize;
+    fn values(trend: Option<&Trend>) -> impl DoubleEndedIterator<Item = f64> + '_ {
+        trend.into_iter().flat_map(Trend::values)
+    }
     let port_style = if s.configured_port.is_some_and(|c| Some(c) != s.port) {
         p.warn()
     } else {
@@ -385,13 +382,15 @@ fn service_row<'a>(
     ];
     if columns.spark > 0 {
         // One core's tenth as the floor: an idle service shows a flat line, not noise.
-        cells.push(Cell::from(spark(trends.map(|t| &t.cpu), 10.0)).style(p.fg(Color::Cyan)));
+        let line = format::sparkline(values(trends.map(|t| &t.cpu)), width, 10.0);
+        cells.push(Cell::from(line).style(p.fg(Color::Cyan)));
     }
     cells.push(Cell::from(
         s.rss_bytes.map_or_else(dash, |b| format::bytes(b as f64)),
     ));
     if columns.spark > 0 {
-        cells.push(Cell::from(spark(trends.map(|t| &t.rss), 0.0)).style(p.fg(Color::Magenta)));
+        let line = format::sparkline_range(values(trends.map(|t| &t.rss)), width);
+        cells.push(Cell::from(line).style(p.fg(Color::Magenta)));
     }
     Row::new(cells)
 }

@@ -399,11 +399,9 @@ impl Drop for Pty {
 
 #[cfg(test)]
 mod tests {
-    use super::Screen;
-
     #[test]
     fn the_screen_model_follows_moves_erasing_and_the_alternate_screen() {
-        let mut s = Screen::new(10, 3);
+        let mut s = super::Screen::new(10, 3);
         s.feed(b"main\r\n");
         s.feed(b"\x1b[?1049h\x1b[2J\x1b[2;3Hab\x1b[1;31mc\x1b[0m");
         assert!(s.alternate());

@@ -157,6 +157,12 @@ impl Modify for Generated {
         components
             .schemas
             .insert("StreamEvent".to_string(), stream_event());
+        if let Some(RefOr::T(utoipa::openapi::Schema::Object(silence))) =
+            components.schemas.get_mut("SilenceRequest")
+            && let Some(length) = silence.properties.get_mut("for")
+        {
+            with_pattern(length, DURATION);
+        }
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
@@ -180,13 +186,19 @@ impl Modify for Generated {
                     RefOr::T(p) => Some(p),
                     RefOr::Ref(_) => None,
                 }) {
-                    let names: Option<Vec<&str>> = match parameter.name.as_str() {
-                        "kind" => Some(crate::api::monitoring::EVENT_KINDS.to_vec()),
-                        "metric" => Some(crate::history::query::Metric::NAMES.to_vec()),
-                        _ => None,
+                    let Some(schema) = parameter.schema.as_mut() else {
+                        continue;
                     };
-                    if let (Some(names), Some(schema)) = (names, parameter.schema.as_mut()) {
-                        *schema = one_of_names(schema, &names);
+                    match parameter.name.as_str() {
+                        "kind" => {
+                            *schema = one_of_names(schema, crate::api::monitoring::EVENT_KINDS)
+                        }
+                        "metric" => {
+                            *schema = one_of_names(schema, &crate::history::query::Metric::NAMES)
+                        }
+                        "since" | "step" => with_pattern(schema, DURATION),
+                        "follow" | "all" => with_pattern(schema, FLAG),
+                        _ => {}
                     }
                 }
             }
@@ -240,6 +252,18 @@ fn operations(
     ]
     .into_iter()
     .flatten()
+}
+
+/// A duration as `query_string::Query::duration` reads it (`500ms`, `15m`, `1h30m`, `0`).
+const DURATION: &str = r"^\s*(0|([0-9]+\s*(ms|s|m|h|d)\s*)+)$";
+/// A flag as `Query::flag` reads it.
+const FLAG: &str = "^(0|1|true|false)?$";
+
+/// Restricts a string `schema` to `pattern`.
+fn with_pattern(schema: &mut RefOr<utoipa::openapi::Schema>, pattern: &str) {
+    if let RefOr::T(utoipa::openapi::Schema::Object(object)) = schema {
+        object.pattern = Some(pattern.to_string());
+    }
 }
 
 /// `schema` (a string, or an array of strings) restricted to `names`.
@@ -353,9 +377,9 @@ mod routes {
             ("name" = String, Path, description = "A service of the stack"),
             ("lines" = Option<u64>, Query, minimum = 0, maximum = 1000000,
                 description = "The last N lines (default 100)"),
-            ("since" = Option<String>, Query, pattern = r"^\s*(0|([0-9]+\s*(ms|s|m|h|d)\s*)+)$",
+            ("since" = Option<String>, Query,
                 description = "Only lines of the last D (`30s`, `15m`, `24h`)"),
-            ("follow" = Option<String>, Query, pattern = "^(0|1|true|false)?$",
+            ("follow" = Option<String>, Query,
                 description = "`1`: stream each new line as it is written, until the client goes away")),
         responses(
             (status = 200, description = "One `LogLine` a line", content_type = "application/x-ndjson", body = LogLine),
@@ -367,7 +391,7 @@ mod routes {
     /// The event log as NDJSON, oldest first (`berth events --json`); `follow=1` keeps the answer open
     #[utoipa::path(get, path = "/v1/events", tag = "history",
         params(
-            ("since" = Option<String>, Query, pattern = r"^\s*(0|([0-9]+\s*(ms|s|m|h|d)\s*)+)$",
+            ("since" = Option<String>, Query,
                 description = "Only events of the last D"),
             ("service" = Option<Vec<String>>, Query, explode, style = Form,
                 description = "Only this service's events (repeatable)"),
@@ -375,7 +399,7 @@ mod routes {
                 description = "Only events of this kind (repeatable)"),
             ("lines" = Option<u64>, Query, minimum = 1, maximum = 1000000,
                 description = "The newest N events (default 1000)"),
-            ("follow" = Option<String>, Query, pattern = "^(0|1|true|false)?$",
+            ("follow" = Option<String>, Query,
                 description = "`1`: stream each new event as it is written")),
         responses(
             (status = 200, description = "One `EventView` a line", content_type = "application/x-ndjson", body = EventView),
@@ -391,9 +415,9 @@ mod routes {
             ("service" = Option<String>, Query,
                 description = "The service, for a service's metric (required for those)"),
             ("disk" = Option<String>, Query, description = "The path, for `system.disk_used_bytes`"),
-            ("since" = Option<String>, Query, pattern = r"^\s*(0|([0-9]+\s*(ms|s|m|h|d)\s*)+)$",
+            ("since" = Option<String>, Query,
                 description = "The window (default 1h)"),
-            ("step" = Option<String>, Query, pattern = r"^\s*(0|([0-9]+\s*(ms|s|m|h|d)\s*)+)$",
+            ("step" = Option<String>, Query,
                 description = "At least 1s, at most 100,000 points (default: about 300 points)")),
         responses(
             (status = 200, description = "The series", body = Series),
@@ -405,7 +429,7 @@ mod routes {
     /// `berth stats --json` over a window
     #[utoipa::path(get, path = "/v1/stats", tag = "history",
         params(
-            ("since" = Option<String>, Query, pattern = r"^\s*(0|([0-9]+\s*(ms|s|m|h|d)\s*)+)$",
+            ("since" = Option<String>, Query,
                 description = "The window (default 1h)"),
             ("service" = Option<Vec<String>>, Query, explode, style = Form,
                 description = "Only these services (repeatable)")),
@@ -424,7 +448,7 @@ mod routes {
     /// Every alert transition and delivery, as events of kind `alert` (NDJSON)
     #[utoipa::path(get, path = "/v1/alerts/history", tag = "alerts",
         params(
-            ("since" = Option<String>, Query, pattern = r"^\s*(0|([0-9]+\s*(ms|s|m|h|d)\s*)+)$",
+            ("since" = Option<String>, Query,
                 description = "Only those of the last D"),
             ("service" = Option<Vec<String>>, Query, explode, style = Form,
                 description = "Only this service's (repeatable)"),
@@ -473,7 +497,7 @@ mod routes {
 
     /// The listening sockets and who holds them, the stack's ports flagged (`berth ports --json`)
     #[utoipa::path(get, path = "/v1/ports", tag = "stack",
-        params(("all" = Option<String>, Query, pattern = "^(0|1|true|false)?$",
+        params(("all" = Option<String>, Query,
             description = "`1`: UDP too")),
         responses(
             (status = 200, description = "The ports", body = PortsResponse),
@@ -666,6 +690,20 @@ mod tests {
             metric["enum"],
             serde_json::json!(crate::history::query::Metric::NAMES)
         );
+        for (path, name, pattern) in [
+            ("/v1/logs/{name}", "since", DURATION),
+            ("/v1/logs/{name}", "follow", FLAG),
+            ("/v1/history", "step", DURATION),
+            ("/v1/ports", "all", FLAG),
+        ] {
+            assert_eq!(
+                parameter(&doc, path, name)["pattern"],
+                pattern,
+                "{path} {name}"
+            );
+        }
+        let silence = &doc["components"]["schemas"]["SilenceRequest"]["properties"]["for"];
+        assert_eq!(silence["pattern"], DURATION);
         // Every operation can be refused on TCP, with the error shape.
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {

@@ -89,16 +89,31 @@ for item in doc["paths"].values():
 json.dump(doc, open(sys.argv[2], "w"))
 EOF
 
+# The names of this stack, so that a good share of the cases reach a service or the rule
+# (schemathesis reads the services' names from the answers too, for the path's `{name}`).
+cat >"$work/schemathesis.toml" <<'TOML'
+[dictionaries.services]
+values = ["web", "worker"]
+
+[dictionaries.rules]
+values = ["web-down"]
+
+[parameters]
+"query.service" = { dictionary = "services", probability = 0.5 }
+"body.service" = { dictionary = "services", probability = 0.5 }
+"body.rule" = { dictionary = "rules", probability = 0.5 }
+TOML
+
 echo "-- schemathesis"
 # Run from the work dir: schemathesis keeps a `.schemathesis/` there.
 # One worker: the daemon is one process on two cores, and Python 3.11's `ast` (which
 # hypothesis uses to describe its filters) is not safe across schemathesis' threads.
 cd "$work"
-schemathesis run "$work/tested.json" \
+schemathesis --config-file "$work/schemathesis.toml" run "$work/tested.json" \
   --url "$base" \
   --header "$auth" \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
-  --phases examples,coverage,fuzzing \
+  --phases examples,coverage,fuzzing,stateful \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-60}" \
   --request-timeout 30 \
   --workers 1 \

@@ -8,6 +8,7 @@
 # Needs `schemathesis` and `openapi-spec-validator` on PATH (or in $VENV/bin); .ci/run
 # installs them. SCHEMATHESIS_MAX_EXAMPLES sets the cases per operation (default 60); the
 # arguments are given to `schemathesis run` (`--report har --report-dir DIR`).
+# KEEP=1 leaves the stack running and its directory in place, for a look afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

@@ -134,31 +134,34 @@ pub fn head<'a>(text: &'a str, what: &str) -> (u16, Vec<(String, String)>, &'a s
     (status, headers, rest)
 }
 
-/// `POST path` with a body the daemon may refuse before it has read it all: it answers, then
-/// closes, so the rest of the body cannot be written (a broken pipe) and the answer is read
-/// all the same, as curl reads it.
-fn post_unread(socket: &Path, path: &str, body: &str) -> Reply {
+/// `request` (head and body) sent as it is, to a daemon that may refuse it before it has
+/// read it all: it answers, then closes, so the rest cannot be written (a broken pipe) and
+/// the answer is read all the same, as curl reads it.
+fn send_unread(socket: &Path, what: &str, request: &[u8]) -> Reply {
     let mut connection = UnixStream::connect(socket).expect("the daemon serves");
     connection
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    let _ = connection
-        .write_all(request.as_bytes())
-        .and_then(|()| connection.write_all(body.as_bytes()));
+    let _ = connection.write_all(request);
     let mut raw = Vec::new();
     let _ = connection.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).into_owned();
-    let (status, headers, body) = head(&text, &format!("POST {path}"));
+    let (status, headers, body) = head(&text, what);
     Reply {
         status,
         headers,
         body: body.to_string(),
     }
+}
+
+/// `POST path` with a JSON `body`, which the daemon may refuse before reading it all.
+fn post_unread(socket: &Path, path: &str, body: &str) -> Reply {
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    send_unread(socket, &format!("POST {path}"), request.as_bytes())
 }
 
 /// A refusal as SPEC.md says every one is: `status`, a JSON content type, a message.
@@ -313,6 +316,21 @@ fn unknown_services_routes_and_path_tricks_are_404s() {
             "{method} {path}: {message}"
         );
     }
+    // A request line over 64 KiB is refused by the HTTP layer before any route sees it:
+    // 414, with no body (hyper writes it; it cannot be `{"error"}`).
+    let huge_name = "a".repeat(70_000);
+    let request = format!("GET /v1/services/{huge_name} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let reply = send_unread(
+        &stack.socket(),
+        "a 70,000-character name",
+        request.as_bytes(),
+    );
+    assert_eq!(
+        reply.status,
+        414,
+        "{}",
+        &reply.body[..reply.body.len().min(200)]
+    );
     // A route asked with a method it does not take.
     for (method, path) in [
         ("DELETE", "/v1/services/web"),

@@ -3,7 +3,8 @@
 // browser, each starting from where the one before left it.
 //
 //   BERTH_BIN=path/to/berth   the binary (default: target/debug/berth)
-//   BERTH_SCREENSHOTS=docs    write the two screenshots into docs/ (default: a temp dir)
+//   BERTH_SCREENSHOTS=docs    write the two screenshots into docs/ (or another directory;
+//                             by default they go to a temp dir removed at the end)
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -84,6 +85,7 @@ describe('the dashboard', { timeout: 480000 }, () => {
     if (chrome) await chrome.close();
     await teardown(dir);
     for (const server of held) server.close();
+    if (!process.env.BERTH_SCREENSHOTS) fs.rmSync(SHOTS, { recursive: true, force: true });
   });
 
   test('a request without the session cookie is refused with 401', async () => {

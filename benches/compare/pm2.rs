@@ -69,7 +69,7 @@ impl Pm2 {
         self.dir.path().join("home")
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.bin);
         command
             .args(args)

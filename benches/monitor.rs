@@ -6,8 +6,9 @@
 //!    `.berth/daemon.lock`) over `BERTH_BENCH_SECS` (60), against sampling every 1 h (off
 //!    after its first round), windows interleaved round by round; split by thread.
 //! 2. One sampling round as the daemon takes it, in this process through the library
-//!    (`Snapshot::take` + `read_trees` of the 200 main pids + `SystemSampler::read`), against
-//!    spawning `ps -eo pid,ppid,rss,pcpu >/dev/null`, alternating, 31 each after a warm-up.
+//!    (`HeldTrees::read` of the 200 main pids, files held from round to round, +
+//!    `SystemSampler::read`), against spawning `ps -eo pid,ppid,rss,pcpu >/dev/null`,
+//!    alternating, 31 each after a warm-up.
 //! 3. `GET /metrics` with 200 services over TCP (`api.listen`, `metrics_without_token`) and
 //!    over the Unix socket, wall time of one request on a fresh connection, against Debian's
 //!    `prometheus-node-exporter` answering its own `/metrics` (started here on a free port
@@ -45,8 +46,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use berth::monitor::held::HeldTrees;
 use berth::monitor::system::SystemSampler;
-use berth::monitor::tree::read_trees;
 use berth::process::table::Snapshot;
 use project::{Project, test_service_entry};
 use support::procs::{Started, rss_kib};
@@ -769,12 +770,13 @@ fn round_part(big: &Big, report: &mut Report) {
     let roots = big.project.service_pids();
     assert_eq!(roots.len(), BIG, "every service runs");
     let disks = vec![big.project.state_dir()];
-    let snapshot = Snapshot::take();
-    let trees = read_trees(&snapshot, &roots);
-    let two = trees.iter().filter(|t| t.processes == 2).count();
-    let processes = snapshot.iter().count();
+    let mut held = HeldTrees::new(berth::process::limits::sampler_budget());
+    let trees = held.read(&roots);
+    let two = trees.iter().filter(|t| t.usage.processes == 2).count();
+    let processes = Snapshot::take().iter().count();
     report.note(format!(
-        "2. {two} of the {BIG} services' trees are exactly two processes; the machine has {processes} processes (both the round and ps read them all)"
+        "2. {two} of the {BIG} services' trees are exactly two processes, {} of their processes' files held; the machine has {processes} processes (ps reads them all, the round only the trees)",
+        held.holding()
     ));
     let mut sampler = SystemSampler::default();
     sampler.read(&disks, berth::logs::time::now_ms());
@@ -787,9 +789,9 @@ fn round_part(big: &Big, report: &mut Report) {
         let mut one_round = || {
             let (cpu, own) = (usage(libc::RUSAGE_SELF), usage(libc::RUSAGE_THREAD));
             let start = Instant::now();
-            let snapshot = Snapshot::take();
+            // What the scan was: the round no longer takes one.
             let (took_snapshot, cpu_snapshot) = (start.elapsed(), usage(libc::RUSAGE_SELF));
-            let trees = read_trees(&snapshot, &roots);
+            let trees = held.read(&roots);
             let (took_trees, cpu_trees) = (start.elapsed(), usage(libc::RUSAGE_SELF));
             let system = sampler.read(&disks, berth::logs::time::now_ms());
             let took = start.elapsed();
@@ -851,13 +853,11 @@ fn round_part(big: &Big, report: &mut Report) {
     );
     let step = |k: usize| times(Unit::Ms, &steps.iter().map(|s| s[k]).collect::<Vec<_>>()).show();
     report.note(format!(
-        "2. CPU time: a round {} (on every core), ps {}; a round's wall time is `Snapshot::take` {}, `read_trees` {}, `SystemSampler::read` {}; its CPU is `Snapshot::take` {}, `read_trees` {}, `SystemSampler::read` {}, or by thread: the calling one {}, the helper threads it starts (ended when it returns) {}",
+        "2. CPU time: a round {}, ps {}; a round's wall time is `HeldTrees::read` {}, `SystemSampler::read` {}; its CPU is `HeldTrees::read` {}, `SystemSampler::read` {}, or by thread: the calling one {}, others {}",
         times(Unit::Ms, &round_cpu).show(),
         times(Unit::Ms, &ps_cpu).show(),
-        step(0),
         step(1),
         step(2),
-        step(5),
         step(6),
         step(7),
         step(3),

@@ -1,9 +1,12 @@
 //! What one sampling round of 200 services costs in CPU, berth's way against the floor of
 //! any way of reading the same figures (release build, in this process, through the library):
 //!
-//! - **berth**: what the sampler does each round: `Snapshot::take` (every process's `stat`,
-//!   on every core, to find who is whose child) and `read_trees` of the 200 main pids (each
-//!   tree process's `fd` count and `io`).
+//! - **berth**: what the sampler does each round (`monitor::held::HeldTrees::read` of the 200
+//!   main pids): each tree walked through its `children` files, each process's `stat`,
+//!   `io`, `fd` directory and `children` held open from round to round and read in place.
+//! - **the scan**: what the sampler did before: `Snapshot::take` (every process's `stat`, on
+//!   every core, to find who is whose child) and `read_trees` (each tree process's `fd`
+//!   count and `io`, opened each round).
 //! - **floor**: the same figures of the same processes (the 400 of the 200 trees), each file
 //!   opened once beforehand and read again in place (`pread` at 0, `fstat` of the open `fd`
 //!   directory; no path lookup, no scan of other processes, no threads), and the
@@ -30,6 +33,7 @@ mod support;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
+use berth::monitor::held::HeldTrees;
 use berth::monitor::tree::read_trees;
 use berth::process::table::Snapshot;
 use project::{Project, test_service_entry};
@@ -146,9 +150,13 @@ fn main() {
     );
 
     let mut buf = vec![0u8; 4096];
-    let berth_round = || {
+    let scan_round = || {
         let snapshot = Snapshot::take();
         std::hint::black_box(read_trees(&snapshot, &roots));
+    };
+    let mut trees = HeldTrees::new(4 * held.len() + 64);
+    let mut berth_round = || {
+        std::hint::black_box(trees.read(&roots));
     };
     let mut floor_round = || {
         let n: usize = held.iter().map(|h| h.read(&mut buf)).sum();
@@ -161,13 +169,16 @@ fn main() {
     };
     // Warm-up.
     berth_round();
+    scan_round();
     floor_round();
     opened_round();
     let mut berth = Samples::new(Unit::Ms);
+    let mut scan = Samples::new(Unit::Ms);
     let mut floor = Samples::new(Unit::Ms);
     let mut opened = Samples::new(Unit::Ms);
     for _ in 0..rounds {
-        berth.push_time(cpu_of(berth_round));
+        berth.push_time(cpu_of(&mut berth_round));
+        scan.push_time(cpu_of(scan_round));
         floor.push_time(cpu_of(&mut floor_round));
         opened.push_time(cpu_of(&mut opened_round));
     }
@@ -183,7 +194,11 @@ fn main() {
     println!("| way | CPU per round | CPU % at interval 1s |");
     println!("|---|---|---|");
     for (way, s) in [
-        ("berth (scan + trees)", &berth),
+        ("berth (trees walked, files held: `monitor::held`)", &berth),
+        (
+            "the scan berth made before (every `stat`, then the trees)",
+            &scan,
+        ),
         ("trees only, files opened each round", &opened),
         ("floor (held files, reads only)", &floor),
     ] {
@@ -191,7 +206,8 @@ fn main() {
     }
     println!();
     println!(
-        "berth / floor: {:.2} ×",
-        berth.median() / floor.median().max(f64::MIN_POSITIVE)
+        "berth / floor: {:.2} ×; berth / the scan: {:.2} ×",
+        berth.median() / floor.median().max(f64::MIN_POSITIVE),
+        berth.median() / scan.median().max(f64::MIN_POSITIVE)
     );
 }

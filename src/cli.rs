@@ -158,6 +158,7 @@ pub fn main() -> i32 {
         Command::Dashboard { open } => dashboard::run(&cli.global, *open),
         Command::Completions { shell } => completions::run(*shell),
         Command::Man { command } => man::run(command),
+        Command::Mcp => crate::mcp::run(&cli.global),
     };
     code(outcome)
 }

@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod doctor;
 pub mod history;
 pub mod logs;
+pub mod mcp;
 pub mod monitor;
 pub mod ports;
 pub mod process;

@@ -3,6 +3,7 @@
 //! only after the identity is checked. Everything Linux-specific about processes lives here.
 
 pub mod identity;
+pub mod limits;
 pub mod markers;
 pub mod table;
 pub mod terminate;

@@ -409,14 +409,16 @@ pub fn run_exec(
         status,
         stderr,
     };
-    let mut child = Command::new("sh")
-        .arg("-c")
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
         .arg(command)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .process_group(0)
+        .process_group(0);
+    crate::process::limits::restore_in(&mut sh);
+    let mut child = sh
         .spawn()
         .map_err(|e| failed("could not be run".into(), format!("sh: {e}")))?;
     let pid = crate::process::pid(child.id())

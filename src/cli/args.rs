@@ -476,6 +476,16 @@ Examples:
         command: Vec<String>,
     },
 
+    /// Serve the Model Context Protocol on stdio, for AI agents: status, up, down, logs …
+    #[command(after_help = "\
+An MCP client (a coding agent) starts it and speaks JSON-RPC on its stdin and stdout; nothing
+else is ever written on stdout. The config is found from the server's working directory, or
+named with -f. Tools: status, ensure, up, down, restart, logs, events, stats, ports_who.
+
+Example agent configuration:
+  {\"mcpServers\": {\"berth\": {\"command\": \"berth\", \"args\": [\"mcp\"]}}}")]
+    Mcp,
+
     /// Keep one service (started by the daemon; the spec comes as JSON on stdin)
     #[command(hide = true)]
     Shim {

@@ -38,15 +38,7 @@ pub fn run(global: &Global, services: &[String], options: &Options) -> Result<Ex
         width: services.iter().map(String::len).max().unwrap_or(0),
     };
     loop {
-        let conn = match query::open(&stack.state_dir) {
-            Ok(conn) => conn,
-            Err(e) => return Err(Failure::failed(e)),
-        };
-        let events = match &conn {
-            Some(conn) => query::events(conn, &filter)
-                .map_err(|e| Failure::failed(format!("cannot read the event log: {e}")))?,
-            None => Vec::new(),
-        };
+        let events = read(&stack, &filter)?;
         printed += events.len();
         for e in &events {
             printer.print(e);
@@ -67,6 +59,18 @@ pub fn run(global: &Global, services: &[String], options: &Options) -> Result<Ex
     Ok(Exit::Done)
 }
 
+/// The events `filter` selects from the history database (none while it does not exist).
+pub fn read(
+    stack: &crate::stack::Stack,
+    filter: &EventFilter,
+) -> Result<Vec<StoredEvent>, Failure> {
+    match query::open(&stack.state_dir).map_err(Failure::failed)? {
+        Some(conn) => query::events(&conn, filter)
+            .map_err(|e| Failure::failed(format!("cannot read the event log: {e}"))),
+        None => Ok(Vec::new()),
+    }
+}
+
 struct Printer {
     json: bool,
     style: Style,
@@ -80,33 +84,37 @@ impl Printer {
             println!("{}", serde_json::to_string(&view).expect("serializable"));
             return;
         }
-        let style = &self.style;
         let who = view.service.as_deref().unwrap_or("berth");
         self.width = self.width.max(who.len());
-        let kind = match view.kind.as_str() {
-            "failed" | "exited" => style.red(&view.kind),
-            "ready" | "completed" | "adopted" => style.green(&view.kind),
-            "restarting" | "port" | "health" | "alert" | "watch" | "history" => {
-                style.yellow(&view.kind)
-            }
-            _ => view.kind.clone(),
-        };
-        let pid = view
-            .data
-            .get("pid")
-            .and_then(|p| p.as_u64())
-            .map(|p| format!(" pid {p}"))
-            .unwrap_or_default();
-        let message = if view.message.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", view.message)
-        };
-        println!(
-            "{} {:<width$} {kind}{pid}{message}",
-            style.dim(&view.time),
-            who,
-            width = self.width
-        );
+        println!("{}", line(&view, self.style, self.width));
     }
+}
+
+/// One event as a line: time, service (padded to `width`), kind, pid, message.
+pub fn line(view: &crate::api::monitoring::EventView, style: Style, width: usize) -> String {
+    let who = view.service.as_deref().unwrap_or("berth");
+    let kind = match view.kind.as_str() {
+        "failed" | "exited" => style.red(&view.kind),
+        "ready" | "completed" | "adopted" => style.green(&view.kind),
+        "restarting" | "port" | "health" | "alert" | "watch" | "history" => {
+            style.yellow(&view.kind)
+        }
+        _ => view.kind.clone(),
+    };
+    let pid = view
+        .data
+        .get("pid")
+        .and_then(|p| p.as_u64())
+        .map(|p| format!(" pid {p}"))
+        .unwrap_or_default();
+    let message = if view.message.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", view.message)
+    };
+    format!(
+        "{} {:<width$} {kind}{pid}{message}",
+        style.dim(&view.time),
+        who,
+    )
 }

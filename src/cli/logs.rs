@@ -23,6 +23,35 @@ pub struct Options {
     pub timestamps: bool,
 }
 
+/// The last `lines` lines of the `names` services' logs (from `since` ago on), interleaved by
+/// time, each with its service's name.
+pub fn last_lines(
+    stack: &crate::stack::Stack,
+    names: &[String],
+    lines: usize,
+    since: Option<Duration>,
+) -> Vec<(String, Record)> {
+    let since = since.map(|d| rfc3339_ms(now_ms().saturating_sub(d.as_millis() as u64)));
+    let keep = |r: &Record| {
+        since
+            .as_ref()
+            .is_none_or(|t| r.time.is_empty() || r.time >= *t)
+    };
+    let mut records: Vec<(String, Record)> = Vec::new();
+    for name in names {
+        let path = log_path(stack, name);
+        records.extend(
+            tail(&path, Some(lines), &keep)
+                .into_iter()
+                .map(|r| (name.clone(), r)),
+        );
+    }
+    // Interleave by time; a stable sort keeps each service's own order for equal times.
+    records.sort_by(|a, b| a.1.time.cmp(&b.1.time));
+    let extra = records.len().saturating_sub(lines);
+    records.split_off(extra)
+}
+
 pub fn run(global: &Global, services: &[String], options: &Options) -> Result<Exit, Failure> {
     let stack = load_with_services(global, services)?;
     let names: Vec<String> = if services.is_empty() {
@@ -30,39 +59,14 @@ pub fn run(global: &Global, services: &[String], options: &Options) -> Result<Ex
     } else {
         services.to_vec()
     };
-    let since = options
-        .since
-        .map(|d| rfc3339_ms(now_ms().saturating_sub(d.as_millis() as u64)));
-    let keep = |r: &Record| {
-        since
-            .as_ref()
-            .is_none_or(|t| r.time.is_empty() || r.time >= *t)
-    };
-    let prefix = names.len() > 1;
     let lines = LogLines::new(&names, options.timestamps, Style::stdout());
-    let mut records: Vec<(String, Record)> = Vec::new();
-    for name in &names {
-        let path = log_path(&stack, name);
-        records.extend(
-            tail(&path, Some(options.lines), &keep)
-                .into_iter()
-                .map(|r| (name.clone(), r)),
-        );
-    }
-    // Interleave by time; a stable sort keeps each service's own order for equal times.
-    records.sort_by(|a, b| a.1.time.cmp(&b.1.time));
-    let extra = records.len().saturating_sub(options.lines);
-    let shown = if prefix {
-        &records[extra..]
-    } else {
-        &records[..]
-    };
+    let shown = last_lines(&stack, &names, options.lines, options.since);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let print = |out: &mut dyn Write, name: &str, r: &Record| -> std::io::Result<()> {
         writeln!(out, "{}", lines.format(name, r))
     };
-    for (name, r) in shown {
+    for (name, r) in &shown {
         if print(&mut out, name, r).is_err() {
             return Ok(Exit::Done); // the reader went away (`| head`)
         }

@@ -77,6 +77,7 @@ pub fn run(path: &[String]) -> Result<Exit, Failure> {
     } else {
         one(find(&root, path)?)
     };
+    let page = ascii(&page);
     let mut out = std::io::stdout().lock();
     out.write_all(page.as_bytes())
         .and_then(|()| out.flush())
@@ -257,6 +258,20 @@ fn trailer() -> String {
     roff.to_roff()
 }
 
+/// Non-ASCII characters as groff's `\[uXXXX]` escapes: groff reads its input as Latin-1
+/// unless told otherwise, and help texts may hold `…` or `→`.
+fn ascii(page: &str) -> String {
+    let mut out = String::with_capacity(page.len());
+    for c in page.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\[u{:04X}]", c as u32));
+        }
+    }
+    out
+}
+
 fn rendered(f: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
     let mut buf = Vec::new();
     f(&mut buf).expect("writing to memory does not fail");
@@ -266,6 +281,11 @@ fn rendered(f: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_ascii_is_escaped_for_groff() {
+        assert_eq!(ascii("up, down …\n→ é"), "up, down \\[u2026]\n\\[u2192] \\[u00E9]");
+    }
 
     #[test]
     fn examples_stay_as_written_and_text_is_filled() {

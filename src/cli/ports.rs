@@ -187,21 +187,36 @@ fn who(global: &Global, port: u16) -> Result<Exit, Failure> {
     } else if found.is_empty() {
         eprintln!("port {port} is free");
     }
-    for h in found.iter().filter(|_| !global.json) {
-        let proto = format!("{:?}", h.proto).to_lowercase();
-        println!("port {port}/{proto} on {}: {}", h.address, h.describe());
-        if let Some(started) = h.process.and_then(|p| table::started_at_ms(p.start_time)) {
-            println!("  started {}", rfc3339_ms(started));
-        }
-        if let (Some(project), Some(service)) = (&h.project, &h.service) {
-            println!("  berth service `{service}` of project `{project}`");
-        }
+    if !global.json {
+        print!("{}", who_text(port, &found));
     }
     Ok(if found.is_empty() {
         Exit::NotHealthy
     } else {
         Exit::Done
     })
+}
+
+/// Who holds `port`, as `ports who` says it: a few lines per holder.
+pub fn who_text(port: u16, found: &[Holder]) -> String {
+    let mut out = String::new();
+    for h in found {
+        let proto = format!("{:?}", h.proto).to_lowercase();
+        out.push_str(&format!(
+            "port {port}/{proto} on {}: {}\n",
+            h.address,
+            h.describe()
+        ));
+        if let Some(started) = h.process.and_then(|p| table::started_at_ms(p.start_time)) {
+            out.push_str(&format!("  started {}\n", rfc3339_ms(started)));
+        }
+        if let (Some(project), Some(service)) = (&h.project, &h.service) {
+            out.push_str(&format!(
+                "  berth service `{service}` of project `{project}`\n"
+            ));
+        }
+    }
+    out
 }
 
 /// One configured port as `ports check` reports it.

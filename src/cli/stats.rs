@@ -33,7 +33,7 @@ fn mib(bytes: u64) -> String {
     crate::config::units::format_measured_size(bytes as f64)
 }
 
-fn table(report: &StatsResponse, since: Duration, style: Style) -> String {
+pub fn table(report: &StatsResponse, since: Duration, style: Style) -> String {
     let dash = || "-".to_string();
     let percent = |v: Option<f64>| v.map(|c| format!("{c:.1}%")).unwrap_or_else(dash);
     let ms = |v: Option<f64>| v.map(|c| format!("{c:.1}ms")).unwrap_or_else(dash);

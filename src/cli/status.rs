@@ -21,22 +21,7 @@ use std::time::Duration;
 
 pub fn run(global: &Global, services: &[String]) -> Result<Exit, Failure> {
     let stack = load_with_services(global, services)?;
-    let paths = Paths::new(&stack.state_dir);
-    let mut status = match call::<(), StatusResponse>(
-        &paths.socket,
-        "GET",
-        "/v1/status",
-        None,
-        Duration::from_secs(10),
-    ) {
-        Ok(status) if status.project == stack.project => status,
-        // No daemon, or one going away mid-answer: the run files still tell the truth.
-        Ok(_) | Err(ClientError::NotRunning | ClientError::Io(_)) => from_run_files(&stack),
-        Err(e) => return Err(super::daemon_failure(e)),
-    };
-    if !services.is_empty() {
-        status.services.retain(|s| services.contains(&s.name));
-    }
+    let status = collect(&stack, services)?;
     let asked: Vec<&ServiceView> = status
         .services
         .iter()
@@ -59,6 +44,28 @@ pub fn run(global: &Global, services: &[String]) -> Result<Exit, Failure> {
     } else {
         Exit::NotHealthy
     })
+}
+
+/// The status of `services` (all when empty): from the daemon, or without one from the run
+/// files.
+pub fn collect(stack: &Stack, services: &[String]) -> Result<StatusResponse, Failure> {
+    let paths = Paths::new(&stack.state_dir);
+    let mut status = match call::<(), StatusResponse>(
+        &paths.socket,
+        "GET",
+        "/v1/status",
+        None,
+        Duration::from_secs(10),
+    ) {
+        Ok(status) if status.project == stack.project => status,
+        // No daemon, or one going away mid-answer: the run files still tell the truth.
+        Ok(_) | Err(ClientError::NotRunning | ClientError::Io(_)) => from_run_files(stack),
+        Err(e) => return Err(super::daemon_failure(e)),
+    };
+    if !services.is_empty() {
+        status.services.retain(|s| services.contains(&s.name));
+    }
+    Ok(status)
 }
 
 const ORPHANED: &str = "its keeper process is gone: `berth up` replaces it, `berth down` stops it";
@@ -149,7 +156,7 @@ fn from_run_files(stack: &Stack) -> StatusResponse {
     }
 }
 
-fn table(status: &StatusResponse, style: Style) -> String {
+pub fn table(status: &StatusResponse, style: Style) -> String {
     let mut rows = vec![
         [
             "NAME", "STATE", "HEALTH", "SCORE", "PID", "PORT", "UPTIME", "RESTARTS", "CPU", "MEM",

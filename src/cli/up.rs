@@ -95,6 +95,12 @@ pub fn bring_up(
 pub fn load_with_services(global: &Global, services: &[String]) -> Result<Stack, Failure> {
     let path = config_path(global)?;
     let stack = config::load(&path, &options(global)).map_err(report)?;
+    check_services(&stack, services)?;
+    Ok(stack)
+}
+
+/// A usage error naming the first of `services` the config does not have, with a suggestion.
+pub fn check_services(stack: &Stack, services: &[String]) -> Result<(), Failure> {
     for name in services {
         if stack.service(name).is_none() {
             let names: Vec<&str> = stack.services.iter().map(|s| s.name.as_str()).collect();
@@ -106,7 +112,7 @@ pub fn load_with_services(global: &Global, services: &[String]) -> Result<Stack,
             )));
         }
     }
-    Ok(stack)
+    Ok(())
 }
 
 /// Polls the daemon until every wanted service is ready (or done), one fails, or time is up.
@@ -175,9 +181,14 @@ fn wait(
     }
 }
 
+/// The last 20 lines a service wrote.
+pub fn log_tail(stack: &Stack, service: &str) -> Vec<crate::logs::read::Record> {
+    crate::logs::read::tail(&log_path(stack, service), Some(20), &|_| true)
+}
+
 /// The last lines a failed service wrote, so the reason is on screen without `berth logs`.
 fn print_log_tail(stack: &Stack, service: &str) {
-    let tail = crate::logs::read::tail(&log_path(stack, service), Some(20), &|_| true);
+    let tail = log_tail(stack, service);
     if tail.is_empty() {
         return;
     }

@@ -154,6 +154,7 @@ pub fn exec(argv: &[String], env: &[(String, String)], cwd: &Path, timeout: Dura
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0);
+    crate::process::limits::restore_in(&mut command);
     let mut child = command
         .spawn()
         .map_err(|e| format!("cannot run `{}`: {e}", argv.join(" ")))?;

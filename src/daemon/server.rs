@@ -68,6 +68,9 @@ pub fn run(paths: &Paths, berth: PathBuf, announce: bool) -> Result<(), String> 
         rustix::stdio::dup2_stdout(&null).map_err(|e| format!("letting go of stdout: {e}"))?;
     }
 
+    // Before anything is started: the sampler's held files need room, and what the daemon
+    // starts is given the limit it had.
+    crate::process::limits::raise();
     let spawner = Arc::new(Spawner::new(berth));
     spawner.warm();
     let app = App {

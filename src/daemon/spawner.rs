@@ -110,6 +110,8 @@ fn shim_command(berth: &Path, stdin: Stdio) -> Command {
         .stdin(stdin)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    // The forker's and every shim's services start with the user's descriptor limit.
+    crate::process::limits::restore_in(&mut command);
     command
 }
 

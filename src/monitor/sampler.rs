@@ -1,14 +1,14 @@
-//! The sampling thread: every `monitor.interval`, one pass over `/proc` (the process table
-//! once, then each running service's tree) and the machine; the round is kept as the latest
+//! The sampling thread: every `monitor.interval`, one pass over `/proc` (each running
+//! service's tree, its files held open between rounds: see `held`) and the machine; the round is kept as the latest
 //! reading, which `status`, `/metrics` and the API answer from (none of them reads `/proc` on
 //! its request), and sent to history. A service whose main process is new since the last
 //! round asks for a round now (`poke`), at most every `MIN_GAP`.
 
+use super::held::HeldTrees;
 use super::system::{SystemReading, SystemSampler};
-use super::tree::{TreeUsage, read_trees};
+use super::tree::TreeUsage;
 use crate::history::{History, Round, ServiceSample};
 use crate::logs::time::now_ms;
-use crate::process::table::Snapshot;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
@@ -169,23 +169,33 @@ fn run(
 }
 
 /// What one round needs of the one before.
-#[derive(Default)]
 struct Rounds {
     system: SystemSampler,
+    trees: HeldTrees,
     /// By service: the previous reading and when it was taken.
     previous: BTreeMap<String, (ServiceReading, u64)>,
+}
+
+impl Default for Rounds {
+    fn default() -> Rounds {
+        Rounds {
+            system: SystemSampler::default(),
+            trees: HeldTrees::new(crate::process::limits::sampler_budget()),
+            previous: BTreeMap::new(),
+        }
+    }
 }
 
 impl Rounds {
     /// Takes a round of `subjects` and the machine at `now_ms`.
     fn take(&mut self, subjects: &[Subject], disks: &[PathBuf], now_ms: u64) -> (Latest, Round) {
-        let snapshot = Snapshot::take();
         let roots: Vec<u32> = subjects.iter().map(|s| s.pid).collect();
-        let trees = read_trees(&snapshot, &roots);
+        let trees = self.trees.read(&roots);
         let hz = rustix::param::clock_ticks_per_second().max(1) as f64;
         let mut services = BTreeMap::new();
         let mut samples = Vec::with_capacity(subjects.len());
-        for (subject, usage) in subjects.iter().zip(trees) {
+        for (subject, tree) in subjects.iter().zip(trees) {
+            let usage = tree.usage;
             if usage.processes == 0 {
                 // Gone since the subjects were listed: nothing to say of it this round.
                 continue;
@@ -204,7 +214,7 @@ impl Rounds {
                 },
                 _ => ServiceReading {
                     pid: subject.pid,
-                    cpu_percent: lifetime_percent(&snapshot, subject.pid, usage, now_ms),
+                    cpu_percent: lifetime_percent(tree.root, usage, now_ms),
                     cpu_seconds_total: usage.cpu_ticks as f64 / hz,
                     usage,
                 },
@@ -249,10 +259,12 @@ fn ticks(usage: TreeUsage) -> crate::process::usage::Usage {
 }
 
 /// A new service's CPU over its main process's life so far: the best a first reading can say.
-fn lifetime_percent(snapshot: &Snapshot, pid: u32, usage: TreeUsage, now_ms: u64) -> f64 {
-    let started = snapshot
-        .stat(pid)
-        .and_then(|s| crate::process::table::started_at_ms(s.start_time));
+fn lifetime_percent(
+    root: Option<crate::process::table::Stat>,
+    usage: TreeUsage,
+    now_ms: u64,
+) -> f64 {
+    let started = root.and_then(|s| crate::process::table::started_at_ms(s.start_time));
     match started {
         Some(at) => crate::process::usage::cpu_percent(
             crate::process::usage::Usage::default(),

@@ -34,7 +34,8 @@ pub struct Io {
 }
 
 /// Reads the trees of `roots` (main pids of services) as `snapshot` saw them; one entry per
-/// root, in order. A root that is not in the snapshot reads as `TreeUsage::default()`.
+/// root, in order. The sampler walks the trees with held files instead (`monitor::held`);
+/// this, from a scan of every process, is what that walk is checked and measured against. A root that is not in the snapshot reads as `TreeUsage::default()`.
 pub fn read_trees(snapshot: &Snapshot, roots: &[u32]) -> Vec<TreeUsage> {
     let forest = snapshot.forest();
     // Every tree's pids in one vector, `ends[i]` closing root i's: the per-process reads
@@ -100,7 +101,7 @@ fn open_proc() -> Option<OwnedFd> {
 /// The descriptors open in a process: its `fd` directory (`path` in `dir`). Since Linux 6.2
 /// the kernel gives their number as the directory's size, in one `stat` (a fifth of what
 /// listing costs); before, the size is 0 and the directory is listed.
-fn count_fds(dir: impl AsFd, path: &CStr) -> Option<u64> {
+pub(super) fn count_fds(dir: impl AsFd, path: &CStr) -> Option<u64> {
     let size = rustix::fs::statat(&dir, path, AtFlags::empty())
         .ok()?
         .st_size;
@@ -131,7 +132,7 @@ fn list_fds(dir: impl AsFd, path: &CStr) -> Option<u64> {
 
 /// `/proc/PID/io` in one read; `None` if it is not ours to read (another user's process) or
 /// the process is gone.
-fn read_io(dir: impl AsFd, path: &CStr) -> Option<Io> {
+pub(super) fn read_io(dir: impl AsFd, path: &CStr) -> Option<Io> {
     let fd = rustix::fs::openat(dir, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
     // Seven short lines: 512 bytes hold them with every counter at its widest.
     let mut buf = [0u8; 512];

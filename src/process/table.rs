@@ -77,14 +77,19 @@ fn stat_in(dir: impl rustix::fd::AsFd, path: &CStr) -> io::Result<Stat> {
         let mut whole = buf.to_vec();
         std::io::Read::read_to_end(&mut std::fs::File::from(file), &mut whole)?;
         let text = String::from_utf8(whole).map_err(|_| unreadable())?;
-        return parse_stat(&text).ok_or_else(unreadable);
+        return parse_stat_text(&text).ok_or_else(unreadable);
     }
     let text = std::str::from_utf8(&buf[..n]).map_err(|_| unreadable())?;
-    parse_stat(text).ok_or_else(unreadable)
+    parse_stat_text(text).ok_or_else(unreadable)
+}
+
+/// A stat line as read (bytes), parsed.
+pub(crate) fn parse_stat(bytes: &[u8]) -> Option<Stat> {
+    parse_stat_text(std::str::from_utf8(bytes).ok()?)
 }
 
 /// The command name may hold spaces and parentheses, so fields are counted from the last `)`.
-fn parse_stat(text: &str) -> Option<Stat> {
+pub(crate) fn parse_stat_text(text: &str) -> Option<Stat> {
     let rest = &text[text.rfind(')')? + 1..];
     // After the name, field 3 (state) is index 0: field N is index N - 3. An array, not a
     // `Vec`: this runs for every process on the machine at every snapshot.
@@ -297,15 +302,17 @@ mod tests {
     #[test]
     fn names_with_spaces_and_parentheses() {
         let line = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 7 0 987654 1000 10 0 0 0\n";
-        let s = parse_stat(line).unwrap();
+        let s = parse_stat_text(line).unwrap();
         assert_eq!(
             (s.state, s.ppid, s.pgrp, s.start_time),
             ('S', 1, 4242, 987654)
         );
         assert_eq!((s.cpu_ticks, s.threads, s.rss_pages), (3, 7, 10));
         // A line cut before the thread count is no reading.
-        assert!(parse_stat("4242 (x) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0").is_none());
-        assert!(parse_stat("garbage").is_none());
+        assert!(
+            parse_stat_text("4242 (x) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0").is_none()
+        );
+        assert!(parse_stat_text("garbage").is_none());
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod foreground;
 mod forker;
 mod history;
 mod man;
+mod mcp;
 mod monitoring;
 mod ports_cli;
 mod ports_up;

@@ -29,3 +29,4 @@ mod soak;
 mod state_dir;
 mod supervisor;
 mod support;
+mod top;

@@ -15,6 +15,7 @@ mod engine;
 mod foreground;
 mod forker;
 mod history;
+mod limits;
 mod man;
 mod mcp;
 mod monitoring;

@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per feature.
 
 mod alerts;
+mod api_faults;
 mod api_routes;
 mod api_tcp;
 mod chaos;
@@ -19,6 +20,7 @@ mod limits;
 mod man;
 mod mcp;
 mod monitoring;
+mod openapi;
 mod ports_cli;
 mod ports_up;
 mod prometheus;

@@ -284,7 +284,10 @@ mod tests {
 
     #[test]
     fn non_ascii_is_escaped_for_groff() {
-        assert_eq!(ascii("up, down …\n→ é"), "up, down \\[u2026]\n\\[u2192] \\[u00E9]");
+        assert_eq!(
+            ascii("up, down …\n→ é"),
+            "up, down \\[u2026]\n\\[u2192] \\[u00E9]"
+        );
     }
 
     #[test]

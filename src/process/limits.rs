@@ -51,9 +51,7 @@ pub fn raise() -> u64 {
 
 /// How many descriptors the sampler may hold open: what the limit leaves over `RESERVE`.
 pub fn sampler_budget() -> usize {
-    get().map_or(0, |(soft, _)| {
-        soft.saturating_sub(RESERVE) as usize
-    })
+    get().map_or(0, |(soft, _)| soft.saturating_sub(RESERVE) as usize)
 }
 
 /// Makes `command`'s program start with the limit the daemon started with (nothing to do

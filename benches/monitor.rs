@@ -802,7 +802,7 @@ fn round_part(big: &Big, report: &mut Report) {
                 took_trees - took_snapshot,
                 took - took_trees,
                 own,
-                cpu_end - cpu - own,
+                (cpu_end - cpu).saturating_sub(own),
                 cpu_snapshot - cpu,
                 cpu_trees - cpu_snapshot,
                 cpu_end - cpu_trees,

@@ -84,7 +84,8 @@ export async function webStack(project_name, services, extra = '') {
   const ports = await freePorts(services.length * 2);
   const python = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).stdout.trim() || 'python3';
   const held = [];
-  let yaml = `project: ${project_name}\nmonitor: { interval: 1s }\n${extra}services:\n`;
+  // The disk shown is the root's, not the temporary state dir's (the screenshots show it).
+  let yaml = `project: ${project_name}\nmonitor: { interval: 1s, disks: [/] }\n${extra}services:\n`;
   for (const [i, s] of services.entries()) {
     const port = ports[2 * i];
     if (s.held) {

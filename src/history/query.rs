@@ -138,16 +138,45 @@ pub fn events(conn: &Connection, filter: &EventFilter) -> rusqlite::Result<Vec<S
     rows.collect()
 }
 
-/// The minutes before this one are rolled up.
-fn rolled_until(conn: &Connection) -> rusqlite::Result<i64> {
+/// A number the writer keeps in `meta`, 0 when it is not there: `rolled_until` (the minutes
+/// before it are rolled up), `hours_until` (the hours before it are, into hourly rows; not
+/// there in a database of schema 1).
+fn meta_number(conn: &Connection, key: &str) -> rusqlite::Result<i64> {
     let value: Option<String> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'rolled_until'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .optional()?;
     Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+fn rolled_until(conn: &Connection) -> rusqlite::Result<i64> {
+    meta_number(conn, "rolled_until")
+}
+
+/// The whole hours of a window's rollup minutes that the hourly rows answer (`h_from..h_to`),
+/// and the minutes left on either side (`[m_from, a)` and `[b, m_to)`): a day is then 24 rows
+/// and two ragged hours, not 1,440 rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Hours {
+    h_from: i64,
+    h_to: i64,
+    a: i64,
+    b: i64,
+}
+
+impl Hours {
+    fn of(w: &Window, hours_until: i64) -> Hours {
+        let h_from = (w.m_from + 59).div_euclid(60);
+        let h_to = w.m_to.div_euclid(60).min(hours_until).max(h_from);
+        let (a, b) = match h_to > h_from {
+            true => (h_from * 60, h_to * 60),
+            false => (w.m_to, w.m_to),
+        };
+        Hours { h_from, h_to, a, b }
+    }
+
+    fn any(&self) -> bool {
+        self.h_to > self.h_from
+    }
 }
 
 /// A window split into what the rollups answer (`m_from..m_to`, whole minutes) and the raw
@@ -199,6 +228,39 @@ struct Acc {
     hist: Histogram,
 }
 
+impl Acc {
+    /// Adds a row of `sum(n), sum(healthy), sum(cpu), max(cpu), sum(rss), max(rss)`.
+    fn add_sums(&mut self, r: &rusqlite::Row) -> rusqlite::Result<()> {
+        let sum =
+            |i: usize| -> rusqlite::Result<i64> { Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0)) };
+        let max = |have: Option<i64>, i: usize| -> rusqlite::Result<Option<i64>> {
+            let new: Option<i64> = r.get(i)?;
+            Ok(match (have, new) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            })
+        };
+        self.n += sum(0)?;
+        self.healthy += sum(1)?;
+        self.cpu_sum += sum(2)?;
+        self.cpu_max = max(self.cpu_max, 3)?;
+        self.rss_sum += sum(4)?;
+        self.rss_max = max(self.rss_max, 5)?;
+        Ok(())
+    }
+
+    /// Adds rows of `checks_failed, check_hist`.
+    fn add_checks(&mut self, mut rows: rusqlite::Rows) -> rusqlite::Result<()> {
+        while let Some(r) = rows.next()? {
+            self.checks_failed += r.get::<_, i64>(0)?;
+            if let Some(blob) = r.get::<_, Option<Vec<u8>>>(1)? {
+                self.hist.merge(&Histogram::decode(&blob));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `berth stats`: each of `services` over `[since_ms, until_ms)`, and the machine.
 pub fn stats(
     conn: &Connection,
@@ -207,6 +269,7 @@ pub fn stats(
     services: &[String],
 ) -> rusqlite::Result<(Vec<ServiceStats>, SystemStats)> {
     let w = Window::new(since_ms, until_ms, rolled_until(conn)?);
+    let hours = Hours::of(&w, meta_number(conn, "hours_until")?);
     let names: HashMap<i64, String> = {
         let mut s = conn.prepare("SELECT id, name FROM names WHERE kind = 'service'")?;
         s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -222,11 +285,18 @@ pub fn stats(
         let Some(&id) = ids.get(name.as_str()) else {
             continue;
         };
+        if acc.contains_key(name) {
+            // Named twice: counted once.
+            continue;
+        }
         let a = acc.entry(name.clone()).or_default();
         let mut samples = conn.prepare_cached(
             "SELECT sum(n), sum(h), sum(cs), max(cm), sum(rs), max(rm) FROM (
                SELECT n, healthy AS h, cpu_sum AS cs, cpu_max AS cm, rss_sum AS rs, rss_max AS rm
                  FROM rollups WHERE service = ?1 AND m >= ?2 AND m < ?3 AND n > 0
+               UNION ALL
+               SELECT n, healthy, cpu_sum, cpu_max, rss_sum, rss_max
+                 FROM rollups WHERE service = ?1 AND m >= ?8 AND m < ?9 AND n > 0
                UNION ALL
                SELECT 1, healthy, cpu, cpu, rss, rss FROM samples
                  WHERE service = ?1 AND t >= ?4 AND t < ?5
@@ -234,30 +304,36 @@ pub fn stats(
                SELECT 1, healthy, cpu, cpu, rss, rss FROM samples
                  WHERE service = ?1 AND t >= ?6 AND t < ?7)",
         )?;
-        samples.query_row(
-            rusqlite::params![
-                id, w.m_from, w.m_to, s_args[0], s_args[1], s_args[2], s_args[3]
-            ],
-            |r| {
-                a.n = r.get::<_, Option<i64>>(0)?.unwrap_or(0);
-                a.healthy = r.get::<_, Option<i64>>(1)?.unwrap_or(0);
-                a.cpu_sum = r.get::<_, Option<i64>>(2)?.unwrap_or(0);
-                a.cpu_max = r.get(3)?;
-                a.rss_sum = r.get::<_, Option<i64>>(4)?.unwrap_or(0);
-                a.rss_max = r.get(5)?;
-                Ok(())
-            },
-        )?;
+        let sums = rusqlite::params![
+            id, w.m_from, hours.a, s_args[0], s_args[1], s_args[2], s_args[3], hours.b, w.m_to
+        ];
+        samples.query_row(sums, |r| a.add_sums(r))?;
         let mut rolled = conn.prepare_cached(
             "SELECT checks_failed, check_hist FROM rollups
-             WHERE service = ?1 AND m >= ?2 AND m < ?3 AND checks > 0",
+             WHERE service = ?1 AND m >= ?2 AND m < ?3 AND checks > 0
+             UNION ALL
+             SELECT checks_failed, check_hist FROM rollups
+             WHERE service = ?1 AND m >= ?4 AND m < ?5 AND checks > 0",
         )?;
-        let mut rows = rolled.query(rusqlite::params![id, w.m_from, w.m_to])?;
-        while let Some(r) = rows.next()? {
-            a.checks_failed += r.get::<_, i64>(0)?;
-            if let Some(blob) = r.get::<_, Option<Vec<u8>>>(1)? {
-                a.hist.merge(&Histogram::decode(&blob));
-            }
+        let rows = rolled.query(rusqlite::params![id, w.m_from, hours.a, hours.b, w.m_to])?;
+        a.add_checks(rows)?;
+        // The whole hours between, from the hourly rows (prepared only when there are any: a
+        // database of schema 1, read as it is, has no such table).
+        if hours.any() {
+            let mut hourly = conn.prepare_cached(
+                "SELECT sum(n), sum(healthy), sum(cpu_sum), max(cpu_max), sum(rss_sum), max(rss_max)
+                 FROM hour_rollups WHERE service = ?1 AND h >= ?2 AND h < ?3 AND n > 0",
+            )?;
+            hourly.query_row(rusqlite::params![id, hours.h_from, hours.h_to], |r| {
+                a.add_sums(r)
+            })?;
+            let mut checks = conn.prepare_cached(
+                "SELECT checks_failed, check_hist FROM hour_rollups
+                 WHERE service = ?1 AND h >= ?2 AND h < ?3
+                   AND (checks_failed > 0 OR check_hist IS NOT NULL)",
+            )?;
+            let rows = checks.query(rusqlite::params![id, hours.h_from, hours.h_to])?;
+            a.add_checks(rows)?;
         }
         let mut raw = conn.prepare_cached(
             "SELECT ok, us FROM checks WHERE service = ?1 AND t >= ?2 AND t < ?3
@@ -745,6 +821,69 @@ mod tests {
         // worker was healthy until 300 s: 54 of the 60 rounds from 30 s to 330 s.
         assert_eq!(mixed[1].healthy_ratio, Some(0.9));
         assert_eq!(mixed[0].cpu_max_percent, Some(1.0));
+    }
+
+    #[test]
+    fn whole_hours_are_read_from_the_hourly_rollups_and_agree_with_the_minutes() {
+        let mut store = Store::with(Connection::open_in_memory().unwrap()).unwrap();
+        // Three and a half hours at 30 s, figures that vary, a check at each round.
+        let n = 7 * 60;
+        let rounds: Vec<Round> = (0..n)
+            .map(|i| {
+                let mut s = sample("api", (i % 7) as f64, i % 11 != 0);
+                s.rss_bytes = (8 + i % 13) << 20;
+                Round {
+                    at_ms: T0 + i * 30_000,
+                    services: vec![s, sample("worker", 2.0, true)],
+                    system: Some(system(T0 + i * 30_000)),
+                }
+            })
+            .collect();
+        let checks: Vec<CheckResult> = (0..n)
+            .map(|i| CheckResult {
+                service: "api".into(),
+                at_ms: T0 + i * 30_000,
+                ok: i % 9 != 0,
+                duration_us: 500 + (i % 17) * 300,
+            })
+            .collect();
+        store.write(&rounds, &checks, &[]).unwrap();
+        let end = T0 + n * 30_000;
+        store.roll_up(end).unwrap();
+        let conn = store.connection();
+        let hourly: i64 = conn
+            .query_row("SELECT count(*) FROM hour_rollups", [], |r| r.get(0))
+            .unwrap();
+        assert!(hourly >= 6, "{hourly} hourly rows");
+        let names = vec!["api".to_string(), "worker".to_string()];
+        let windows = [
+            (T0 + 7 * 60_000 + 13_000, end - 9 * 60_000),
+            (T0, end),
+            (T0 + 90 * 60_000, T0 + 150 * 60_000),
+        ];
+        let with_hours: Vec<_> = windows
+            .iter()
+            .map(|&(a, b)| stats(conn, a, b, &names).unwrap())
+            .collect();
+        conn.execute_batch("DELETE FROM hour_rollups; DELETE FROM meta WHERE key = 'hours_until';")
+            .unwrap();
+        for (&(a, b), hours) in windows.iter().zip(&with_hours) {
+            assert_eq!(
+                &stats(conn, a, b, &names).unwrap(),
+                hours,
+                "window {a}..{b}"
+            );
+        }
+        let api = &with_hours[1].0[0];
+        assert_eq!(api.cpu_max_percent, Some(6.0));
+        assert_eq!(
+            api.checks_failed,
+            (0..n).filter(|i| i % 9 == 0).count() as u64
+        );
+        // Named twice, counted once.
+        let twice = vec!["api".to_string(), "api".to_string()];
+        let (s, _) = stats(conn, T0, end, &twice).unwrap();
+        assert_eq!(s[0].cpu_avg_percent, with_hours[1].0[0].cpu_avg_percent);
     }
 
     #[test]

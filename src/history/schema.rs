@@ -10,7 +10,7 @@
 use rusqlite::Connection;
 
 /// The schema this berth writes.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 /// Version 1: samples, checks, rollups, the machine, events, and what is known about them.
 const V1: &str = "
@@ -117,6 +117,25 @@ CREATE TABLE meta (
 );
 ";
 
+/// Version 2: hourly rollups of the one-minute ones, so that a day's or a week's stats read 24
+/// or 168 rows a service instead of 1,440 or 10,080. Filled by the writer's roll-up, from the
+/// oldest minute rollup on (an upgraded database's first roll-up fills its past).
+const V2: &str = "
+CREATE TABLE hour_rollups (
+    service INTEGER NOT NULL,
+    h INTEGER NOT NULL,          -- unix hours
+    n INTEGER NOT NULL,
+    healthy INTEGER NOT NULL,
+    cpu_sum INTEGER NOT NULL,
+    cpu_max INTEGER,             -- NULL: no sample in the hour (checks only)
+    rss_sum INTEGER NOT NULL,
+    rss_max INTEGER,
+    checks_failed INTEGER NOT NULL,
+    check_hist BLOB,
+    PRIMARY KEY (service, h)
+) WITHOUT ROWID;
+";
+
 /// An error of berth's own about a database, worded for the user.
 fn refusal(message: String) -> rusqlite::Error {
     rusqlite::Error::SqliteFailure(
@@ -138,7 +157,7 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         // Only takes effect before the first table exists: lets the size cap give pages back.
         conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")?;
     }
-    let steps: [(i64, &str); 1] = [(1, V1)];
+    let steps: [(i64, &str); 2] = [(1, V1), (2, V2)];
     for (to, sql) in steps {
         if version < to {
             let tx = conn.transaction()?;
@@ -193,7 +212,8 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 10);
+        // Version 1's ten and version 2's hourly rollups.
+        assert_eq!(tables, 11);
     }
 
     #[test]

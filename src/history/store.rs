@@ -281,6 +281,7 @@ impl Store {
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('rolled_until', ?1)",
             [until.to_string()],
         )?;
+        roll_up_hours(&tx, until / 60)?;
         tx.commit()?;
         Ok(until - from)
     }
@@ -337,6 +338,11 @@ impl Store {
             ("DELETE FROM disks WHERE t < ?1", raw_s),
             ("DELETE FROM checks WHERE t < ?1", raw_ms),
             ("DELETE FROM rollups WHERE m < ?1", kept_m),
+            // Hours wholly before the kept minutes.
+            (
+                "DELETE FROM hour_rollups WHERE h < ?1",
+                kept_m.div_euclid(60),
+            ),
             ("DELETE FROM system_rollups WHERE m < ?1", kept_m),
             ("DELETE FROM disk_rollups WHERE m < ?1", kept_m),
             ("DELETE FROM events WHERE t < ?1", kept_ms),
@@ -379,6 +385,63 @@ fn hundredths(value: f64) -> i64 {
 
 fn kib(bytes: u64) -> i64 {
     (bytes / 1024) as i64
+}
+
+/// Rolls the one-minute rollups of every complete hour before `until_h` that is not rolled
+/// yet into hourly rows: sums added, maxima of the minutes that had samples, the checks'
+/// histograms merged. Hours already rolled never change again (their minutes are complete).
+fn roll_up_hours(tx: &rusqlite::Transaction, until_h: i64) -> rusqlite::Result<()> {
+    let done: Option<String> = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'hours_until'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let from_h = match done.and_then(|v| v.parse::<i64>().ok()) {
+        Some(h) => h,
+        None => tx
+            .query_row("SELECT min(m) / 60 FROM rollups", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })?
+            .unwrap_or(until_h),
+    };
+    if from_h < until_h {
+        let (m0, m1) = (from_h * 60, until_h * 60);
+        tx.execute(
+            "INSERT OR REPLACE INTO hour_rollups (service, h, n, healthy, cpu_sum, cpu_max, rss_sum, rss_max, checks_failed, check_hist)
+             SELECT service, m / 60, sum(n), sum(healthy), sum(cpu_sum),
+                    max(CASE WHEN n > 0 THEN cpu_max END), sum(rss_sum),
+                    max(CASE WHEN n > 0 THEN rss_max END), sum(checks_failed), NULL
+             FROM rollups WHERE m >= ?1 AND m < ?2 GROUP BY service, m / 60",
+            params![m0, m1],
+        )?;
+        let mut merged: BTreeMap<(i64, i64), Histogram> = BTreeMap::new();
+        {
+            let mut rows = tx.prepare(
+                "SELECT service, m / 60, check_hist FROM rollups
+                 WHERE m >= ?1 AND m < ?2 AND check_hist IS NOT NULL",
+            )?;
+            let mut rows = rows.query(params![m0, m1])?;
+            while let Some(row) = rows.next()? {
+                let blob: Vec<u8> = row.get(2)?;
+                merged
+                    .entry((row.get(0)?, row.get(1)?))
+                    .or_default()
+                    .merge(&Histogram::decode(&blob));
+            }
+        }
+        let mut set =
+            tx.prepare("UPDATE hour_rollups SET check_hist = ?3 WHERE service = ?1 AND h = ?2")?;
+        for ((service, h), hist) in &merged {
+            set.execute(params![service, h, hist.encode()])?;
+        }
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('hours_until', ?1)",
+        [from_h.max(until_h).to_string()],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -153,6 +153,8 @@ impl HeldTrees {
             }
         };
         if stat.state == 'Z' {
+            // Ended, not yet reaped: nothing of it to read again.
+            self.held.remove(&pid);
             return None;
         }
         usage.processes += 1;

@@ -572,25 +572,17 @@ pub fn describe(trigger: &Trigger) -> String {
                 format!(
                     "health {} {}",
                     if *equal { "==" } else { "!=" },
-                    health_name(*health)
+                    health.name()
                 )
             }
             Condition::State { equal, state } => {
                 format!(
                     "state {} {}",
                     if *equal { "==" } else { "!=" },
-                    crate::daemon::scrape::state_name(*state)
+                    state.name()
                 )
             }
         },
-    }
-}
-
-fn health_name(h: HealthState) -> &'static str {
-    match h {
-        HealthState::Healthy => "healthy",
-        HealthState::Unhealthy => "unhealthy",
-        HealthState::Unknown => "unknown",
     }
 }
 
@@ -684,7 +676,7 @@ fn service_verdict(condition: &Condition, f: &ServiceFacts, obs: &Observation) -
         Condition::Health { equal, health } => match f.health {
             None => Verdict::Unknown,
             Some(h) => {
-                let shown = Shown::Word(health_name(h));
+                let shown = Shown::Word(h.name());
                 if (h == *health) == *equal {
                     Verdict::True(shown)
                 } else {
@@ -695,7 +687,7 @@ fn service_verdict(condition: &Condition, f: &ServiceFacts, obs: &Observation) -
         Condition::State { equal, state } => match f.state {
             None => Verdict::Unknown,
             Some(s) => {
-                let shown = Shown::Word(crate::daemon::scrape::state_name(s));
+                let shown = Shown::Word(s.name());
                 if (s == *state) == *equal {
                     Verdict::True(shown)
                 } else {

@@ -75,9 +75,15 @@ pub struct ServiceMetrics {
 
 /// Every state a service can be in: `berth_service_state` has one series for each, so that a
 /// query can sum or compare them without the series appearing and vanishing.
-pub const SERVICE_STATES: [&str; 8] = [
-    "stopped", "waiting", "starting", "running", "stopping", "exited", "backoff", "failed",
-];
+pub const SERVICE_STATES: [&str; 8] = {
+    let mut names = [""; 8];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = crate::daemon::supervisor::ServiceState::ALL[i].name();
+        i += 1;
+    }
+    names
+};
 
 /// Health-check durations, as a Prometheus histogram with fixed buckets (seconds): kept per
 /// service by the daemon, which calls [`observe`](Self::observe) after each check.

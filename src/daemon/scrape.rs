@@ -6,20 +6,6 @@ use super::supervisor::ServiceState;
 use crate::api::metrics::{ServiceMetrics, Snapshot};
 use crate::api::types::ServiceView;
 
-/// A state as `berth_service_state{state}` names it (the JSON spelling).
-pub fn state_name(state: ServiceState) -> &'static str {
-    match state {
-        ServiceState::Stopped => "stopped",
-        ServiceState::Waiting => "waiting",
-        ServiceState::Starting => "starting",
-        ServiceState::Running => "running",
-        ServiceState::Stopping => "stopping",
-        ServiceState::Exited => "exited",
-        ServiceState::Backoff => "backoff",
-        ServiceState::Failed => "failed",
-    }
-}
-
 pub fn snapshot(orchestrator: &Orchestrator) -> Snapshot {
     let status = orchestrator.status(true);
     let supervised = orchestrator.supervised();
@@ -45,7 +31,7 @@ pub fn snapshot(orchestrator: &Orchestrator) -> Snapshot {
                 .and_then(|m| crate::process::table::started_at_ms(m.start_time));
             ServiceMetrics {
                 name: view.name.clone(),
-                state: state_name(view.state),
+                state: view.state.name(),
                 healthy: view.state == ServiceState::Running
                     && view.health == super::supervisor::HealthState::Healthy,
                 score: view.score,

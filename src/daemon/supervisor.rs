@@ -56,6 +56,50 @@ pub enum HealthState {
     Unknown,
 }
 
+impl ServiceState {
+    pub const ALL: [ServiceState; 8] = [
+        ServiceState::Stopped,
+        ServiceState::Waiting,
+        ServiceState::Starting,
+        ServiceState::Running,
+        ServiceState::Stopping,
+        ServiceState::Exited,
+        ServiceState::Backoff,
+        ServiceState::Failed,
+    ];
+
+    /// The JSON's spelling, which `status`, `/metrics`, alert rules and the clients show.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ServiceState::Stopped => "stopped",
+            ServiceState::Waiting => "waiting",
+            ServiceState::Starting => "starting",
+            ServiceState::Running => "running",
+            ServiceState::Stopping => "stopping",
+            ServiceState::Exited => "exited",
+            ServiceState::Backoff => "backoff",
+            ServiceState::Failed => "failed",
+        }
+    }
+}
+
+impl HealthState {
+    pub const ALL: [HealthState; 3] = [
+        HealthState::Healthy,
+        HealthState::Unhealthy,
+        HealthState::Unknown,
+    ];
+
+    /// The JSON's spelling.
+    pub const fn name(self) -> &'static str {
+        match self {
+            HealthState::Healthy => "healthy",
+            HealthState::Unhealthy => "unhealthy",
+            HealthState::Unknown => "unknown",
+        }
+    }
+}
+
 /// What the supervisor knows of its service right now.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServiceStatus {

@@ -5,7 +5,6 @@
 use super::format;
 use super::state::{Detail, Link, Mode, Model, Screen, Sort, Trend};
 use crate::api::types::{ServiceView, StackHealth};
-use crate::daemon::scrape::state_name;
 use crate::daemon::supervisor::{HealthState, ServiceState};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -367,8 +366,8 @@ fn service_row<'a>(
     };
     let mut cells = vec![
         Cell::from(format::fit(&s.name, columns.name as usize)),
-        Cell::from(state_name(s.state)).style(p.state(s.state)),
-        Cell::from(health_name(s.health)).style(p.health(s.health)),
+        Cell::from(s.state.name()).style(p.state(s.state)),
+        Cell::from(s.health.name()).style(p.health(s.health)),
         Cell::from(s.score.map_or_else(dash, |v| v.to_string())).style(p.score(s.score)),
         Cell::from(s.pid.map_or_else(dash, |v| v.to_string())),
         Cell::from(format::port(s)).style(port_style),
@@ -626,9 +625,9 @@ fn detail_head(frame: &mut Frame, area: Rect, model: &Model, detail: &Detail, p:
     if let Some(s) = row {
         let dash = || "-".to_string();
         lines.push(Line::from(vec![
-            Span::styled(state_name(s.state), p.state(s.state)),
+            Span::styled(s.state.name(), p.state(s.state)),
             Span::raw("  "),
-            Span::styled(health_name(s.health), p.health(s.health)),
+            Span::styled(s.health.name(), p.health(s.health)),
             Span::raw(format!(
                 "  score {}  pid {}  port {}  up {}  restarts {}  cpu {}  mem {}",
                 s.score.map_or_else(dash, |v| v.to_string()),
@@ -716,15 +715,6 @@ fn chart(
                 .style(p.quiet()),
         );
     frame.render_widget(widget, area);
-}
-
-/// The names the JSON (and `status`) give them.
-fn health_name(health: HealthState) -> &'static str {
-    match health {
-        HealthState::Healthy => "healthy",
-        HealthState::Unhealthy => "unhealthy",
-        HealthState::Unknown => "unknown",
-    }
 }
 
 fn stack_name(health: StackHealth) -> &'static str {

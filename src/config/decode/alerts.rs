@@ -25,21 +25,6 @@ const REPEAT_MIN: Duration = Duration::from_secs(60);
 pub const CHANNEL_KINDS: [&str; 4] = ["webhook", "slack", "exec", "alertmanager"];
 /// The words a condition may start with besides `Metric::NAMES`.
 const SPECIAL_WORDS: [&str; 3] = ["restarts", "health", "state"];
-const HEALTHS: [(&str, HealthState); 3] = [
-    ("healthy", HealthState::Healthy),
-    ("unhealthy", HealthState::Unhealthy),
-    ("unknown", HealthState::Unknown),
-];
-const STATES: [(&str, ServiceState); 8] = [
-    ("stopped", ServiceState::Stopped),
-    ("waiting", ServiceState::Waiting),
-    ("starting", ServiceState::Starting),
-    ("running", ServiceState::Running),
-    ("stopping", ServiceState::Stopping),
-    ("exited", ServiceState::Exited),
-    ("backoff", ServiceState::Backoff),
-    ("failed", ServiceState::Failed),
-];
 const CONDITION_EXAMPLES: &str =
     "`memory > 500MiB`, `restarts > 3 in 10m`, `health == unhealthy` or `state == failed`";
 
@@ -928,9 +913,9 @@ pub fn parse_condition(text: &str) -> Result<Condition, Vec<Problem>> {
         (None, subject_text) => {
             let health = subject_text == "health";
             let names: Vec<&str> = if health {
-                HEALTHS.iter().map(|(n, _)| *n).collect()
+                HealthState::ALL.iter().map(|h| h.name()).collect()
             } else {
-                STATES.iter().map(|(n, _)| *n).collect()
+                ServiceState::ALL.iter().map(|s| s.name()).collect()
             };
             let example = if health {
                 "health == unhealthy"
@@ -957,15 +942,15 @@ pub fn parse_condition(text: &str) -> Result<Condition, Vec<Problem>> {
                 )),
                 Some(equal) => {
                     let found = if health {
-                        HEALTHS
-                            .iter()
-                            .find(|(n, _)| *n == value.text)
-                            .map(|(_, h)| Condition::Health { equal, health: *h })
+                        HealthState::ALL
+                            .into_iter()
+                            .find(|h| h.name() == value.text)
+                            .map(|health| Condition::Health { equal, health })
                     } else {
-                        STATES
-                            .iter()
-                            .find(|(n, _)| *n == value.text)
-                            .map(|(_, s)| Condition::State { equal, state: *s })
+                        ServiceState::ALL
+                            .into_iter()
+                            .find(|s| s.name() == value.text)
+                            .map(|state| Condition::State { equal, state })
                     };
                     found.ok_or_else(|| {
                         value.problem(
@@ -1215,18 +1200,18 @@ pub fn condition_text(condition: &Condition) -> String {
             format_duration(*within)
         ),
         Condition::Health { equal, health } => {
-            let name = HEALTHS
-                .iter()
-                .find(|(_, h)| h == health)
-                .map_or("?", |(n, _)| *n);
-            format!("health {} {name}", if *equal { "==" } else { "!=" })
+            format!(
+                "health {} {}",
+                if *equal { "==" } else { "!=" },
+                health.name()
+            )
         }
         Condition::State { equal, state } => {
-            let name = STATES
-                .iter()
-                .find(|(_, s)| s == state)
-                .map_or("?", |(n, _)| *n);
-            format!("state {} {name}", if *equal { "==" } else { "!=" })
+            format!(
+                "state {} {}",
+                if *equal { "==" } else { "!=" },
+                state.name()
+            )
         }
     }
 }

@@ -190,17 +190,11 @@ type Reading = fn(&Orchestrator, &Query) -> Answer;
 type Handled = std::pin::Pin<Box<dyn Future<Output = Response> + Send>>;
 
 /// A GET route answered from the query string, off the async thread.
-fn reading(
-    route: Reading,
-) -> impl Fn(State<App>, Uri) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>> + Clone {
+fn reading(route: Reading) -> impl Fn(State<App>, Uri) -> Handled + Clone {
     move |State(app): State<App>, uri: Uri| {
         Box::pin(async move {
             let query = Query::parse(uri.query());
-            match blocking(move || route(&app.orchestrator, &query)).await {
-                Ok(Ok(response)) => response,
-                Ok(Err((status, message))) => error(status, message),
-                Err(response) => response,
-            }
+            answered(move || route(&app.orchestrator, &query)).await
         })
     }
 }
@@ -216,11 +210,7 @@ fn acting<T: serde::de::DeserializeOwned + Send + 'static>(
                 Ok(request) => request,
                 Err((status, message)) => return error(status, message),
             };
-            match blocking(move || route(&app.orchestrator, request)).await {
-                Ok(Ok(response)) => response,
-                Ok(Err((status, message))) => error(status, message),
-                Err(response) => response,
-            }
+            answered(move || route(&app.orchestrator, request)).await
         })
     }
 }
@@ -242,11 +232,7 @@ fn reading_service(route: OnService) -> impl Fn(State<App>, NamePart, Uri) -> Ha
                 Err(rejection) => return error(rejection.status(), rejection.body_text()),
             };
             let query = Query::parse(uri.query());
-            match blocking(move || route(&app.orchestrator, &name, &query)).await {
-                Ok(Ok(response)) => response,
-                Ok(Err((status, message))) => error(status, message),
-                Err(response) => response,
-            }
+            answered(move || route(&app.orchestrator, &name, &query)).await
         })
     }
 }
@@ -259,11 +245,7 @@ fn streaming(
     move |State(app): State<App>, uri: Uri| {
         Box::pin(async move {
             let query = Query::parse(uri.query());
-            match blocking(move || route(&app.orchestrator, &query)).await {
-                Ok(Ok(response)) => response,
-                Ok(Err((status, message))) => error(status, message),
-                Err(response) => response,
-            }
+            answered(move || route(&app.orchestrator, &query)).await
         })
     }
 }
@@ -299,21 +281,13 @@ fn acting_on_service<T: serde::de::DeserializeOwned + Send + 'static>(
                     );
                 }
             };
-            match blocking(move || route(&app.orchestrator, &name, request)).await {
-                Ok(Ok(response)) => response,
-                Ok(Err((status, message))) => error(status, message),
-                Err(response) => response,
-            }
+            answered(move || route(&app.orchestrator, &name, request)).await
         })
     }
 }
 
 async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
-    match blocking(move || history_routes::metrics(&app.orchestrator, &headers)).await {
-        Ok(Ok(response)) => response,
-        Ok(Err((status, message))) => error(status, message),
-        Err(response) => response,
-    }
+    answered(move || history_routes::metrics(&app.orchestrator, &headers)).await
 }
 
 /// How long a starting daemon waits for one that is leaving (its socket gone) to let go of
@@ -403,6 +377,16 @@ fn object<T: serde::de::DeserializeOwned>(
         return Err(refused("an object `{…}` is expected".to_string()));
     }
     serde_json::from_value(value).map_err(|e| refused(e.to_string()))
+}
+
+/// A route's work, run off the async thread, as the response: its answer, or its refusal as
+/// `{"error"}` with the status it gave.
+async fn answered(work: impl FnOnce() -> Answer + Send + 'static) -> Response {
+    match blocking(work).await {
+        Ok(Ok(response)) => response,
+        Ok(Err((status, message))) => error(status, message),
+        Err(response) => response,
+    }
 }
 
 /// Runs blocking orchestrator work off the async thread.

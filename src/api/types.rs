@@ -73,6 +73,18 @@ pub enum StackHealth {
     Stopped,
 }
 
+impl StackHealth {
+    /// The JSON's spelling.
+    pub const fn name(self) -> &'static str {
+        match self {
+            StackHealth::Healthy => "healthy",
+            StackHealth::Degraded => "degraded",
+            StackHealth::Unhealthy => "unhealthy",
+            StackHealth::Stopped => "stopped",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DaemonInfo {
     pub running: bool,

@@ -21,15 +21,7 @@ use std::time::Duration;
 
 pub fn run(global: &Global, action: Option<&PortsAction>, udp: bool) -> Result<Exit, Failure> {
     let stack = optional_stack(global)?;
-    let context = Context::here(
-        stack
-            .as_ref()
-            .map(|s| s.state_dir.to_string_lossy().into_owned()),
-        stack
-            .as_ref()
-            .map(|s| s.ports.protect.clone())
-            .unwrap_or_default(),
-    );
+    let context = Context::for_stack(stack.as_ref());
     match action {
         None => list(global, stack.as_ref(), &context, udp),
         Some(PortsAction::Who { port }) => who(global, *port),

@@ -168,8 +168,8 @@ pub fn table(status: &StatusResponse, style: Style) -> String {
         let dash = || "-".to_string();
         rows.push(vec![
             s.name.clone(),
-            name(s.state),
-            name(s.health),
+            s.state.name().to_string(),
+            s.health.name().to_string(),
             s.score.map(|p| p.to_string()).unwrap_or_else(dash),
             s.pid.map(|p| p.to_string()).unwrap_or_else(dash),
             s.port.map(|p| p.to_string()).unwrap_or_else(dash),
@@ -195,7 +195,7 @@ pub fn table(status: &StatusResponse, style: Style) -> String {
         out.push_str(&style.dim(&format!("{}: {}", s.name, s.score_reasons.join("; "))));
         out.push('\n');
     }
-    let health = name(status.health);
+    let health = status.health.name();
     let score = status
         .score
         .map(|s| format!(", score {s}"))
@@ -207,12 +207,4 @@ pub fn table(status: &StatusResponse, style: Style) -> String {
     };
     out.push_str(&format!("stack: {health}{score}{daemon}\n"));
     out
-}
-
-/// A state's or health's name as the JSON output spells it, so the table and `--json` agree.
-fn name(value: impl serde::Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
 }

@@ -47,15 +47,7 @@ pub fn ports(orchestrator: &Orchestrator, q: &Query) -> Answer {
             .collect(),
         None => Vec::new(),
     };
-    let context = Context::here(
-        stack
-            .as_ref()
-            .map(|s| s.state_dir.to_string_lossy().into_owned()),
-        stack
-            .as_ref()
-            .map(|s| s.ports.protect.clone())
-            .unwrap_or_default(),
-    );
+    let context = Context::for_stack(stack.as_deref());
     Ok(axum::Json(flag(&all, &claims, &|h| classify(h, &context))).into_response())
 }
 

@@ -39,6 +39,14 @@ pub struct Context {
 }
 
 impl Context {
+    /// For this process and `stack`'s ports (its state dir and `ports.protect`), or no stack.
+    pub fn for_stack(stack: Option<&crate::stack::Stack>) -> Context {
+        Context::here(
+            stack.map(|s| s.state_dir.to_string_lossy().into_owned()),
+            stack.map(|s| s.ports.protect.clone()).unwrap_or_default(),
+        )
+    }
+
     /// For this process: its uid and its chain of parents up to pid 1.
     pub fn here(stack: Option<String>, protect: Vec<Pattern>) -> Context {
         let mut lineage = HashSet::new();

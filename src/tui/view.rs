@@ -174,10 +174,7 @@ fn header_line(frame: &mut Frame, area: Rect, model: &Model, p: Palette) {
     )];
     if let Some(status) = &model.status {
         spans.push(Span::raw("   stack "));
-        spans.push(Span::styled(
-            stack_name(status.health),
-            p.stack(status.health),
-        ));
+        spans.push(Span::styled(status.health.name(), p.stack(status.health)));
         if let Some(score) = status.score {
             spans.push(Span::raw("  score "));
             spans.push(Span::styled(score.to_string(), p.score(Some(score))));
@@ -715,13 +712,4 @@ fn chart(
                 .style(p.quiet()),
         );
     frame.render_widget(widget, area);
-}
-
-fn stack_name(health: StackHealth) -> &'static str {
-    match health {
-        StackHealth::Healthy => "healthy",
-        StackHealth::Degraded => "degraded",
-        StackHealth::Unhealthy => "unhealthy",
-        StackHealth::Stopped => "stopped",
-    }
 }

@@ -60,6 +60,20 @@ pub enum LoadError {
     },
 }
 
+/// The state dir of a config in `dir` that does not set `state_dir`.
+pub fn default_state_dir(dir: &Path) -> PathBuf {
+    dir.join(".berth")
+}
+
+/// The state dir the config at `path` most likely has, known without reading it: the
+/// options' own, or the default. A guess to start work early on, never to act on.
+pub fn likely_state_dir(path: &Path, options: &Options) -> PathBuf {
+    match &options.state_dir {
+        Some(dir) => dir.clone(),
+        None => default_state_dir(path.parent().unwrap_or(Path::new("."))),
+    }
+}
+
 /// Loads the config at `path` (absolute) with the options' profile.
 pub fn load(path: &Path, options: &Options) -> Result<Stack, LoadError> {
     let source = read(path)?;

@@ -31,6 +31,23 @@ pub fn call<B: Serialize, R: DeserializeOwned>(
     body: Option<&B>,
     timeout: Duration,
 ) -> Result<R, ClientError> {
+    let body = match body {
+        Some(b) => serde_json::to_vec(b).map_err(|e| ClientError::Protocol(e.to_string()))?,
+        None => Vec::new(),
+    };
+    let answer = call_raw(socket, method, path, &body, timeout)?;
+    serde_json::from_slice(&answer).map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+/// Sends `method path` with `body` (JSON, or empty); the answer's body as it came, for a
+/// caller that passes it on without decoding it again.
+pub fn call_raw(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Vec<u8>, ClientError> {
     let mut stream = connect(socket)?;
     match exchange(&mut stream, method, path, body, timeout) {
         Err(e) if dropped(&e) && gone(socket) => Err(ClientError::NotRunning),
@@ -94,21 +111,17 @@ fn gone(socket: &Path) -> bool {
     }
 }
 
-/// One request and its answer on `stream`.
-fn exchange<B: Serialize, R: DeserializeOwned>(
+/// One request and its answer's body on `stream`.
+fn exchange(
     stream: &mut UnixStream,
     method: &str,
     path: &str,
-    body: Option<&B>,
+    body: &[u8],
     timeout: Duration,
-) -> Result<R, ClientError> {
+) -> Result<Vec<u8>, ClientError> {
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    let body = match body {
-        Some(b) => serde_json::to_vec(b).map_err(|e| ClientError::Protocol(e.to_string()))?,
-        None => Vec::new(),
-    };
-    send(stream, method, path, &body)?;
+    send(stream, method, path, body)?;
     let mut reader = BufReader::new(&*stream);
     let head = read_head(&mut reader)?;
     let mut body = Vec::new();
@@ -116,7 +129,7 @@ fn exchange<B: Serialize, R: DeserializeOwned>(
     if !(200..300).contains(&head.status) {
         return Err(refusal(head.status, &body));
     }
-    serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(e.to_string()))
+    Ok(body)
 }
 
 fn send(stream: &mut UnixStream, method: &str, path: &str, body: &[u8]) -> io::Result<()> {

@@ -4,10 +4,11 @@
 //! (or a one-shot that completed).
 
 use super::args::Global;
-use super::up::load_with_services;
-use super::{Exit, Failure};
-use crate::api::client::{ClientError, call};
+use super::up::check_services;
+use super::{Exit, Failure, config_path, options, report};
+use crate::api::client::{ClientError, call_raw};
 use crate::api::types::{DaemonInfo, ServiceView, StackHealth, StatusResponse};
+use crate::config;
 use crate::daemon::launch::run_file_path;
 use crate::daemon::paths::Paths;
 use crate::daemon::rediscover::{Earlier, Markings};
@@ -17,11 +18,18 @@ use crate::process::usage::Usage;
 use crate::stack::Stack;
 use crate::state::run_file::{Outcome, RunFile};
 use crate::style::Style;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub fn run(global: &Global, services: &[String]) -> Result<Exit, Failure> {
-    let stack = load_with_services(global, services)?;
-    let status = collect(&stack, services)?;
+    let path = config_path(global)?;
+    let options = options(global);
+    let early = Early::ask(&config::likely_state_dir(&path, &options));
+    let stack = config::load(&path, &options).map_err(report)?;
+    check_services(&stack, services)?;
+    let answer = gather(&stack, services, early.answer_for(&stack))?;
+    let status = &answer.status;
     let asked: Vec<&ServiceView> = status
         .services
         .iter()
@@ -32,12 +40,16 @@ pub fn run(global: &Global, services: &[String]) -> Result<Exit, Failure> {
             || (s.state == ServiceState::Exited && s.exit_code == Some(0))
     });
     if global.json {
-        println!(
-            "{}",
-            serde_json::to_string(&status).expect("status serializes")
-        );
+        let mut out = std::io::stdout().lock();
+        // The daemon's own bytes when they are the whole answer: decoding and encoding them
+        // again would give the same text, later.
+        let printed = match &answer.raw {
+            Some(raw) => out.write_all(raw),
+            None => serde_json::to_writer(&mut out, status).map_err(std::io::Error::from),
+        };
+        printed.and_then(|()| writeln!(out)).ok();
     } else if !global.quiet {
-        print!("{}", table(&status, Style::stdout()));
+        print!("{}", table(status, Style::stdout()));
     }
     Ok(if all_well {
         Exit::Done
@@ -49,23 +61,77 @@ pub fn run(global: &Global, services: &[String]) -> Result<Exit, Failure> {
 /// The status of `services` (all when empty): from the daemon, or without one from the run
 /// files.
 pub fn collect(stack: &Stack, services: &[String]) -> Result<StatusResponse, Failure> {
-    let paths = Paths::new(&stack.state_dir);
-    let mut status = match call::<(), StatusResponse>(
-        &paths.socket,
-        "GET",
-        "/v1/status",
-        None,
-        Duration::from_secs(10),
-    ) {
-        Ok(status) if status.project == stack.project => status,
+    let socket = Paths::new(&stack.state_dir).socket;
+    Ok(gather(stack, services, ask(&socket))?.status)
+}
+
+/// A status, and the daemon's answer as it came when that is the whole of it.
+struct Answer {
+    status: StatusResponse,
+    raw: Option<Vec<u8>>,
+}
+
+type Asked = Result<(Vec<u8>, StatusResponse), ClientError>;
+
+fn ask(socket: &Path) -> Asked {
+    let raw = call_raw(socket, "GET", "/v1/status", &[], Duration::from_secs(10))?;
+    let status = serde_json::from_slice(&raw).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    Ok((raw, status))
+}
+
+fn gather(stack: &Stack, services: &[String], asked: Asked) -> Result<Answer, Failure> {
+    let mut answer = match asked {
+        Ok((raw, status)) if status.project == stack.project => Answer {
+            status,
+            raw: Some(raw),
+        },
         // No daemon, or one going away mid-answer: the run files still tell the truth.
-        Ok(_) | Err(ClientError::NotRunning | ClientError::Io(_)) => from_run_files(stack),
+        Ok(_) | Err(ClientError::NotRunning | ClientError::Io(_)) => Answer {
+            status: from_run_files(stack),
+            raw: None,
+        },
         Err(e) => return Err(super::daemon_failure(e)),
     };
     if !services.is_empty() {
-        status.services.retain(|s| services.contains(&s.name));
+        answer
+            .status
+            .services
+            .retain(|s| services.contains(&s.name));
+        answer.raw = None;
     }
-    Ok(status)
+    Ok(answer)
+}
+
+/// The daemon asked on a thread of its own while the config is read, at the socket of the
+/// state dir the config most likely has. Taken cold (the first status in a while), reading
+/// a config of a few hundred services and the daemon's answer each take about a
+/// millisecond, and only the socket's place is needed to ask. A config that moves its state
+/// dir elsewhere makes the guess wrong: its answer is then thrown away, unread, and the right
+/// socket asked.
+struct Early {
+    socket: PathBuf,
+    answer: std::thread::JoinHandle<Asked>,
+}
+
+impl Early {
+    fn ask(state_dir: &Path) -> Early {
+        let socket = Paths::new(state_dir).socket;
+        let asking = socket.clone();
+        Early {
+            socket,
+            answer: std::thread::spawn(move || ask(&asking)),
+        }
+    }
+
+    fn answer_for(self, stack: &Stack) -> Asked {
+        let socket = Paths::new(&stack.state_dir).socket;
+        if socket != self.socket {
+            return ask(&socket);
+        }
+        self.answer
+            .join()
+            .unwrap_or_else(|_| Err(ClientError::Protocol("the status request failed".into())))
+    }
 }
 
 const ORPHANED: &str = "its keeper process is gone: `berth up` replaces it, `berth down` stops it";

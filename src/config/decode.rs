@@ -253,7 +253,7 @@ fn state_dir(r: &mut Reader, top: &Fields, dir: &Path, options: &Options) -> Opt
             }
             Some(dir.join(text))
         }
-        None => Some(dir.join(".berth")),
+        None => Some(super::default_state_dir(dir)),
     }
 }
 

@@ -30,6 +30,7 @@ mod schema;
 mod shim;
 mod soak;
 mod state_dir;
+mod status;
 mod supervisor;
 mod support;
 mod top;

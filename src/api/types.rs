@@ -140,6 +140,11 @@ pub struct ServiceView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub note: Option<String>,
+    /// Not started because this service ended (failed, was stopped, could not start): the
+    /// first such one down its dependencies, whose own `reason` says how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub blocked_by: Option<String>,
     #[serde(skip)]
     pub critical: bool,
 }
@@ -163,6 +168,7 @@ impl ServiceView {
             score_reasons: Vec::new(),
             reason: None,
             note: None,
+            blocked_by: None,
             critical: service.critical,
         }
     }

@@ -5,6 +5,7 @@
 //! process tree's CPU and memory.
 
 mod alerting;
+mod blame;
 mod restart;
 
 use super::port_plan::Assigned;
@@ -19,6 +20,7 @@ use crate::monitor::score;
 use crate::stack::graph::Graph;
 use crate::stack::service::Condition;
 use crate::stack::{Service, Stack};
+use blame::{Cause, End};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -75,8 +77,12 @@ impl Inner {
 enum Slot {
     /// Waiting for its dependencies (or for an older instance to stop).
     Waiting { generation: u64, reason: String },
-    /// Could not be started (a dependency failed).
-    Blocked { reason: String },
+    /// Could not be started: a dependency failed (`cause`, the root down the dependencies),
+    /// or it could not be supervised (no cause but itself).
+    Blocked {
+        reason: String,
+        cause: Option<Cause>,
+    },
     Started {
         supervisor: Arc<Supervisor>,
         definition: Box<Service>,
@@ -260,6 +266,7 @@ impl Orchestrator {
                         },
                         Err(e) => Slot::Blocked {
                             reason: format!("cannot supervise it: {e}"),
+                            cause: None,
                         },
                     };
                     inner.slots.insert(name.clone(), slot);
@@ -359,10 +366,12 @@ impl Orchestrator {
         };
         match verdict {
             Gate::Wait => return Some(launch),
-            Gate::Blocked(reason) => {
+            Gate::Blocked { cause, via } => {
+                let reason = cause.reason(&via);
+                let cause = Some(cause);
                 inner
                     .slots
-                    .insert(service.name.clone(), Slot::Blocked { reason });
+                    .insert(service.name.clone(), Slot::Blocked { reason, cause });
             }
             Gate::Open => {
                 let definition = Box::new(service.clone());
@@ -374,6 +383,7 @@ impl Orchestrator {
                     },
                     Err(e) => Slot::Blocked {
                         reason: format!("cannot supervise it: {e}"),
+                        cause: None,
                     },
                 };
                 inner.slots.insert(name, slot);
@@ -500,10 +510,11 @@ impl Orchestrator {
                     view.state = ServiceState::Waiting;
                     view.reason = Some(reason);
                 }
-                Some(Slot::Blocked { reason }) => {
+                Some(Slot::Blocked { reason, cause }) => {
                     view.state = ServiceState::Failed;
                     view.health = HealthState::Unhealthy;
                     view.reason = Some(reason);
+                    view.blocked_by = cause.map(|c| c.root);
                 }
                 Some(Slot::Started { .. }) => {
                     let s = &statuses[service.name.as_str()];
@@ -631,7 +642,11 @@ pub fn stack_score(services: &[ServiceView]) -> score::Score {
 enum Gate {
     Open,
     Wait,
-    Blocked(String),
+    /// Never: `cause` ended, reached through the dependency `via`.
+    Blocked {
+        cause: Cause,
+        via: String,
+    },
 }
 
 fn is_alive(s: &ServiceStatus) -> bool {
@@ -644,11 +659,27 @@ fn is_alive(s: &ServiceStatus) -> bool {
 /// Whether every dependency of `service` meets its condition, may still, or never will.
 fn dependencies_verdict(inner: &Inner, service: &Service) -> Gate {
     for dep in &service.depends_on {
+        let blocked = |root: &str, what| Gate::Blocked {
+            cause: Cause {
+                root: root.to_string(),
+                what,
+            },
+            via: dep.service.clone(),
+        };
         let status = match inner.slots.get(&dep.service) {
             Some(Slot::Started { supervisor, .. }) => supervisor.status(),
             Some(Slot::Waiting { .. }) => return Gate::Wait,
-            Some(Slot::Blocked { .. }) | None => {
-                return Gate::Blocked(format!("its dependency `{}` did not start", dep.service));
+            // The root that kept the dependency back keeps this one back too.
+            Some(Slot::Blocked {
+                cause: Some(cause), ..
+            }) => {
+                return Gate::Blocked {
+                    cause: cause.clone(),
+                    via: dep.service.clone(),
+                };
+            }
+            Some(Slot::Blocked { cause: None, .. }) | None => {
+                return blocked(&dep.service, End::NotStarted);
             }
         };
         let met = match dep.condition {
@@ -665,26 +696,14 @@ fn dependencies_verdict(inner: &Inner, service: &Service) -> Gate {
         if met {
             continue;
         }
+        // Its own reason (how it failed) is its own to tell, once: not repeated here.
         match status.state {
-            ServiceState::Failed | ServiceState::Stopped => {
-                return Gate::Blocked(format!(
-                    "its dependency `{}` {}",
-                    dep.service,
-                    describe_failure(&status)
-                ));
-            }
+            ServiceState::Failed => return blocked(&dep.service, End::Failed),
+            ServiceState::Stopped => return blocked(&dep.service, End::Stopped),
             _ => return Gate::Wait,
         }
     }
     Gate::Open
-}
-
-fn describe_failure(status: &ServiceStatus) -> String {
-    match (&status.state, &status.reason) {
-        (ServiceState::Failed, Some(reason)) => format!("failed: {reason}"),
-        (ServiceState::Failed, None) => "failed".to_string(),
-        _ => "was stopped".to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -766,6 +766,7 @@ pub mod tests {
             score_reasons: Vec::new(),
             reason: None,
             note: None,
+            blocked_by: None,
             critical: true,
         }
     }

@@ -4,7 +4,7 @@
 //! keeping what already runs).
 
 use super::args::Global;
-use super::up::{Voice, bring_up, load_with_services};
+use super::up::{Voice, bring_up, command_line, load_with_services};
 use super::{Exit, Failure};
 use std::time::Duration;
 
@@ -22,5 +22,6 @@ pub fn run(
         false,
         Some(timeout.unwrap_or(DEFAULT_TIMEOUT)),
         Voice::Silent,
+        &command_line("ensure", services),
     )
 }

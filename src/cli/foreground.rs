@@ -5,7 +5,7 @@
 use super::args::Global;
 use super::down::{say_stopped, stop_directly, take_down};
 use super::log_lines::LogLines;
-use super::up::{Voice, bring_up, load_with_services};
+use super::up::{Voice, bring_up, command_line, load_with_services};
 use super::{Exit, Failure, interrupt};
 use crate::api::client::{ClientError, call};
 use crate::api::types::StatusResponse;
@@ -41,7 +41,8 @@ pub fn run(
             .collect(),
     };
     let voice = Voice::of(global);
-    let mut failed = match bring_up(&stack, services, false, timeout, voice) {
+    let retry = command_line("up -F", services);
+    let mut failed = match bring_up(&stack, services, false, timeout, voice, &retry) {
         Ok(_) => false,
         Err(failure) => {
             failure.print();

@@ -1,8 +1,11 @@
 //! `up`'s progress: one line per service. On a terminal the block of lines is redrawn in
-//! place as services move on (waiting, starting, ready in 120ms, failed); anywhere else each
-//! service gets one line, printed when it is ready or done. Rendering only: the caller
+//! place as services move on (waiting, starting, ready in 120ms, failed, not started), each
+//! line cut to the terminal's width so that it stays one row; anywhere else each service
+//! gets one line, printed when it is ready or kept back. A failure's reason is not here:
+//! the report after the block tells it once (`failed_start`). Rendering only: the caller
 //! writes what `show` returns, so every frame can be checked in tests.
 
+use super::fit::{cut, wrap};
 use crate::api::types::ServiceView;
 use crate::daemon::supervisor::ServiceState;
 use crate::style::Style;
@@ -19,8 +22,10 @@ pub enum Stage {
         ms: u128,
         completed: bool,
     },
-    /// Final.
-    Failed(String),
+    /// Final: it failed by itself (why is the report's to tell).
+    Failed,
+    /// Final: another's failure kept it back; the reason names that one.
+    NotStarted(Option<String>),
 }
 
 impl Stage {
@@ -34,9 +39,10 @@ impl Stage {
                 ms,
                 completed: true,
             },
-            ServiceState::Failed => {
-                Stage::Failed(view.reason.clone().unwrap_or_else(|| "failed".into()))
+            ServiceState::Failed if view.blocked_by.is_some() => {
+                Stage::NotStarted(view.reason.clone())
             }
+            ServiceState::Failed => Stage::Failed,
             ServiceState::Backoff => Stage::Restarting(view.restarts),
             ServiceState::Starting | ServiceState::Stopping => Stage::Starting,
             ServiceState::Waiting | ServiceState::Stopped => Stage::Waiting(view.reason.clone()),
@@ -44,7 +50,10 @@ impl Stage {
     }
 
     pub fn is_final(&self) -> bool {
-        matches!(self, Stage::Ready { .. } | Stage::Failed(_))
+        matches!(
+            self,
+            Stage::Ready { .. } | Stage::Failed | Stage::NotStarted(_)
+        )
     }
 }
 
@@ -74,9 +83,10 @@ impl Progress {
         }
     }
 
-    /// Takes the latest views (`ms` since `up` began) and returns what to write to stderr.
-    /// A final stage sticks: the time a service was first seen ready is the time shown.
-    pub fn show(&mut self, views: &[&ServiceView], ms: u128) -> String {
+    /// Takes the latest views (`ms` since `up` began) and returns what to write to stderr,
+    /// fitted to `width` (the terminal's; none when not one). A final stage sticks: the time
+    /// a service was first seen ready is the time shown.
+    pub fn show(&mut self, views: &[&ServiceView], ms: u128, width: Option<usize>) -> String {
         let mut newly_final = Vec::new();
         let mut new_notes = String::new();
         for view in views {
@@ -86,7 +96,11 @@ impl Progress {
             if let Some(note) = &view.note
                 && self.notes.get(&view.name) != Some(note)
             {
-                new_notes.push_str(&format!("{} {note}\n", self.style.yellow("↪")));
+                let line = format!("{} {note}", self.style.yellow("↪"));
+                for (i, piece) in wrap(&line, width, 0, 2).iter().enumerate() {
+                    let lead = if i == 0 { "" } else { "  " };
+                    new_notes.push_str(&format!("{lead}{piece}\n"));
+                }
                 self.notes.insert(view.name.clone(), note.clone());
             }
             let old = self.stages.get(&view.name);
@@ -100,13 +114,14 @@ impl Progress {
             self.stages.insert(view.name.clone(), stage);
         }
         if !self.live {
-            // Failures are reported by the caller, with the log tail.
-            let ready: String = newly_final
+            // A failure is reported by the caller, once, with its log.
+            let done: String = newly_final
                 .iter()
-                .filter(|n| matches!(self.stages[*n], Stage::Ready { .. }))
-                .map(|n| format!("{}\n", self.line(n, false, ms)))
+                .filter(|n| self.stages[*n] != Stage::Failed)
+                .flat_map(|n| wrap(&self.line(n, false, ms), width, 0, 2))
+                .map(|piece| format!("{piece}\n"))
                 .collect();
-            return new_notes + &ready;
+            return new_notes + &done;
         }
         let mut out = String::new();
         if self.drawn > 0 {
@@ -114,7 +129,7 @@ impl Progress {
         }
         for name in &self.names {
             out.push_str("\r\x1b[2K");
-            out.push_str(&self.line(name, true, ms));
+            out.push_str(&cut(&self.line(name, true, ms), width));
             out.push('\n');
         }
         self.drawn = self.names.len();
@@ -154,9 +169,16 @@ impl Progress {
                 let what = if *completed { "completed" } else { "ready" };
                 format!("{} {shown} {what} in {ms}ms", s.green("✓"))
             }
-            Some(Stage::Failed(reason)) => format!("{} {shown} failed: {reason}", s.red("✗")),
+            Some(Stage::Failed) => format!("{} {shown} failed", s.red("✗")),
+            Some(Stage::NotStarted(reason)) => not_started(&shown, reason.as_deref(), s),
         }
     }
+}
+
+/// The line of a service another's failure kept back, as the daemon gives its reason
+/// (`not started: db failed`): dim, as a waiting one's, since it never ran.
+pub fn not_started(shown: &str, reason: Option<&str>, style: Style) -> String {
+    style.dim(&format!("· {shown} {}", reason.unwrap_or("not started")))
 }
 
 fn seconds(ms: u128) -> String {
@@ -185,13 +207,16 @@ mod tests {
         let mut p = Progress::new(&names(), false, Style::PLAIN);
         let db = view("db", ServiceState::Starting);
         let api = view("api", ServiceState::Waiting);
-        assert_eq!(p.show(&[&db, &api], 5), "");
+        assert_eq!(p.show(&[&db, &api], 5, None), "");
         let db = view("db", ServiceState::Running);
-        assert_eq!(p.show(&[&db, &api], 120), "✓ db ready in 120ms\n");
+        assert_eq!(p.show(&[&db, &api], 120, None), "✓ db ready in 120ms\n");
         // Reported once, with the time it was first seen ready.
         let api = view("api", ServiceState::Exited);
-        assert_eq!(p.show(&[&db, &api], 300), "✓ api completed in 300ms\n");
-        assert_eq!(p.show(&[&db, &api], 400), "");
+        assert_eq!(
+            p.show(&[&db, &api], 300, None),
+            "✓ api completed in 300ms\n"
+        );
+        assert_eq!(p.show(&[&db, &api], 400, None), "");
     }
 
     #[test]
@@ -201,12 +226,18 @@ mod tests {
         db.note = Some("db: port 5432 is held by pid 7 (alice: postgres); moved to 5433".into());
         let api = view("api", ServiceState::Waiting);
         assert_eq!(
-            plain.show(&[&db, &api], 5),
+            plain.show(&[&db, &api], 5, None),
             "↪ db: port 5432 is held by pid 7 (alice: postgres); moved to 5433\n"
         );
-        assert_eq!(plain.show(&[&db, &api], 6), "");
+        assert_eq!(plain.show(&[&db, &api], 6, None), "");
+        // On a terminal that takes no redrawing, wrapped at spaces to its width.
+        let mut narrow = Progress::new(&names(), false, Style::PLAIN);
+        assert_eq!(
+            narrow.show(&[&db, &api], 5, Some(40)),
+            "↪ db: port 5432 is held by pid 7 (alice:\n  postgres); moved to 5433\n"
+        );
         let mut live = Progress::new(&names(), true, Style::PLAIN);
-        let frame = live.show(&[&db, &api], 100);
+        let frame = live.show(&[&db, &api], 100, None);
         assert!(
             frame.contains("◌ db  starting 0.1s · port 5432 is held by pid 7 (alice: postgres); moved to 5433\n"),
             "{frame:?}"
@@ -218,17 +249,63 @@ mod tests {
         let mut p = Progress::new(&names(), true, Style::PLAIN);
         let mut api = view("api", ServiceState::Waiting);
         api.reason = Some("waiting for its dependencies".into());
-        let first = p.show(&[&view("db", ServiceState::Starting), &api], 400);
+        let first = p.show(&[&view("db", ServiceState::Starting), &api], 400, None);
         assert_eq!(
             first,
             "\r\x1b[2K◌ db  starting 0.4s\n\r\x1b[2K· api waiting for its dependencies\n"
         );
         let mut failed = view("api", ServiceState::Failed);
         failed.reason = Some("exited with code 3".into());
-        let second = p.show(&[&view("db", ServiceState::Running), &failed], 1200);
+        let second = p.show(&[&view("db", ServiceState::Running), &failed], 1200, None);
+        // Why it failed is told once, by the report under the block.
         assert_eq!(
             second,
-            "\x1b[2A\r\x1b[2K✓ db  ready in 1200ms\n\r\x1b[2K✗ api failed: exited with code 3\n"
+            "\x1b[2A\r\x1b[2K✓ db  ready in 1200ms\n\r\x1b[2K✗ api failed\n"
+        );
+    }
+
+    /// `db` failed by itself; `api` and `web` were kept back by it.
+    fn failed_chain() -> [ServiceView; 3] {
+        let db = view("db", ServiceState::Failed);
+        let mut api = view("api", ServiceState::Failed);
+        api.reason = Some("not started: db failed".into());
+        api.blocked_by = Some("db".into());
+        let mut web = view("web", ServiceState::Failed);
+        web.reason = Some("not started: db failed (via api)".into());
+        web.blocked_by = Some("db".into());
+        [db, api, web]
+    }
+
+    fn chain_names() -> Vec<String> {
+        vec!["db".into(), "api".into(), "web".into()]
+    }
+
+    #[test]
+    fn services_kept_back_get_one_short_line_and_the_failed_one_none_when_plain() {
+        let mut p = Progress::new(&chain_names(), false, Style::PLAIN);
+        let [db, api, web] = failed_chain();
+        assert_eq!(
+            p.show(&[&db, &api, &web], 90, None),
+            "· api not started: db failed\n· web not started: db failed (via api)\n"
+        );
+        assert_eq!(p.show(&[&db, &api, &web], 95, None), "");
+    }
+
+    #[test]
+    fn live_lines_are_cut_to_the_terminals_width_so_the_block_stays_in_place() {
+        let mut p = Progress::new(&chain_names(), true, Style::PLAIN);
+        let [db, api, web] = failed_chain();
+        assert_eq!(
+            p.show(&[&db, &api, &web], 90, Some(28)),
+            "\r\x1b[2K✗ db  failed\n\
+             \r\x1b[2K· api not started: db failed\n\
+             \r\x1b[2K· web not started: db faile…\n"
+        );
+        let mut coloured = Progress::new(&chain_names(), true, Style::coloured());
+        let frame = coloured.show(&[&db, &api, &web], 90, Some(20));
+        assert!(
+            frame.ends_with("\r\x1b[2K\x1b[2m· web not started:…\x1b[0m\n"),
+            "{frame:?}"
         );
     }
 }

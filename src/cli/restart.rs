@@ -2,7 +2,7 @@
 //! (its circuit closes); dependents that were running come back too.
 
 use super::args::Global;
-use super::up::{Voice, bring_up, load_with_services};
+use super::up::{Voice, bring_up, command_line, load_with_services};
 use super::{Exit, Failure};
 use crate::api::client::call;
 use crate::api::types::StatusResponse;
@@ -53,5 +53,6 @@ pub fn run(
             .collect()
     };
     let voice = Voice::of(global);
-    bring_up(&stack, &again, false, timeout, voice)
+    let retry = command_line("restart", services);
+    bring_up(&stack, &again, false, timeout, voice, &retry)
 }

@@ -4,12 +4,15 @@
 //! runs each call on a thread of its own.
 
 use super::tools;
+use crate::api::types::ServiceView;
 use crate::cli::args::Global;
-use crate::cli::up::{Voice, bring_up, check_services};
+use crate::cli::up::{Report, Voice, bring_up, check_services, command_line};
 use crate::cli::{Failure, config_path, options};
 use crate::config::{self, LoadError};
 use crate::daemon::supervisor::ServiceState;
+use crate::logs::time::now_ms;
 use crate::stack::Stack;
+use crate::stack::graph::Graph;
 use crate::style::Style;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -77,8 +80,17 @@ fn status(global: &Global, services: &[String]) -> Result<Done, String> {
 fn start(global: &Global, args: tools::Start) -> Result<Done, String> {
     let timeout = duration("timeout", args.timeout.as_deref(), START_TIMEOUT)?;
     let stack = load(global, &args.services)?;
-    let started = bring_up(&stack, &args.services, false, Some(timeout), Voice::Silent);
-    ready_or_why(&stack, &args.services, started)
+    let retry = command_line("up", &args.services);
+    let began = now_ms();
+    let started = bring_up(
+        &stack,
+        &args.services,
+        false,
+        Some(timeout),
+        Voice::Silent,
+        &retry,
+    );
+    ready_or_why(&stack, &args.services, started, (&retry, began))
 }
 
 fn restart(global: &Global, args: tools::Start) -> Result<Done, String> {
@@ -91,21 +103,24 @@ fn restart(global: &Global, args: tools::Start) -> Result<Done, String> {
         quiet: true,
         verbose: 0,
     };
+    let began = now_ms();
     let restarted = crate::cli::restart::run(&quiet, &args.services, Some(timeout));
-    ready_or_why(&stack, &args.services, restarted)
+    let retry = command_line("restart", &args.services);
+    ready_or_why(&stack, &args.services, restarted, (&retry, began))
 }
 
-/// After a start: the services' status, or why one did not get ready (its reason and the last
-/// lines of its log, which the CLI shows on stderr).
+/// After a start (which `began` then, and `retry` tries again): the services' status, or why
+/// one did not get ready (the report the CLI shows on stderr: each root cause once with its
+/// log, each service it kept back a line).
 fn ready_or_why<T>(
     stack: &Stack,
     services: &[String],
     outcome: Result<T, Failure>,
+    (retry, began): (&str, u64),
 ) -> Result<Done, String> {
-    let status = crate::cli::status::collect(stack, services).map_err(|f| f.message);
     let failure = match outcome {
         Ok(_) => {
-            let status = status?;
+            let status = crate::cli::status::collect(stack, services).map_err(|f| f.message)?;
             let names: Vec<&str> = status.services.iter().map(|s| s.name.as_str()).collect();
             return Ok(Done {
                 text: format!(
@@ -119,20 +134,22 @@ fn ready_or_why<T>(
         Err(failure) => failure,
     };
     let mut text = failure.message;
-    for failed in status
+    // The services started: those asked and what they depend on (a root among them).
+    let asked: Vec<&str> = services.iter().map(String::as_str).collect();
+    let started = Graph::new(&stack.services).with_dependencies(&asked);
+    let everything = crate::cli::status::collect(stack, &[]).ok();
+    let views: Vec<&ServiceView> = everything
         .iter()
         .flat_map(|s| &s.services)
-        .filter(|s| s.state == ServiceState::Failed)
-    {
-        let reason = failed.reason.as_deref().unwrap_or("failed");
-        text.push_str(&format!("{} failed: {reason}\n", failed.name));
-        let tail = crate::cli::up::log_tail(stack, &failed.name);
-        if !tail.is_empty() {
-            text.push_str("last lines of its log:\n");
-        }
-        for record in tail {
-            text.push_str(&format!("  | {}\n", record.text));
-        }
+        .filter(|v| services.is_empty() || started.contains(&v.name.as_str()))
+        .collect();
+    if views.iter().any(|v| v.state == ServiceState::Failed) {
+        let report = Report {
+            retry,
+            kept_back: true,
+            since: Some(began),
+        };
+        text.push_str(&report.render(stack, &views, None, Style::PLAIN));
     }
     if text.is_empty() {
         text = "the services did not get ready".into();

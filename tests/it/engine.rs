@@ -257,8 +257,8 @@ fn a_failing_service_makes_up_exit_1_with_its_reason_and_log() {
     stack
         .berth(&["up"])
         .code(1)
-        .stderr_has("✗ broken failed: it exited with code 7 (restart: never)")
-        .stderr_has("last lines of its log:")
+        .stderr_has("error: broken failed: it exited with code 7 (restart: never)")
+        .stderr_has("last lines of broken's log:")
         .stderr_has("| exiting with code 7");
 }
 

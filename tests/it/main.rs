@@ -13,6 +13,7 @@ mod config_valid;
 mod dashboard;
 mod doctor;
 mod engine;
+mod failed_start;
 mod foreground;
 mod forker;
 mod history;

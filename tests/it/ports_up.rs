@@ -174,7 +174,7 @@ fn no_free_alternative_fails_the_start_naming_the_holder_and_the_ways_out() {
         .berth(&["up"])
         .code(1)
         .stderr_has(&format!(
-            "✗ db failed: port {db_port} is held by pid {} (",
+            "error: db failed: port {db_port} is held by pid {} (",
             squatter.child.id()
         ))
         .stderr_has("and no alternative is free")

@@ -27,6 +27,8 @@ pub struct Screen {
     replies: Vec<u8>,
     /// Everything written, for a test's failure message.
     pub bytes: usize,
+    /// How often a line was longer than the terminal is wide (and went on on the next row).
+    pub wrapped: usize,
 }
 
 impl Screen {
@@ -42,6 +44,7 @@ impl Screen {
             pending: Vec::new(),
             replies: Vec::new(),
             bytes: 0,
+            wrapped: 0,
         }
     }
 
@@ -138,6 +141,7 @@ impl Screen {
     fn print(&mut self, c: char) {
         if self.col >= self.cols {
             self.col = 0;
+            self.wrapped += 1;
             self.line_feed();
         }
         self.grid[self.row][self.col] = c;
@@ -326,6 +330,11 @@ impl Pty {
 
     pub fn text(&self) -> String {
         self.screen.lock().unwrap().text()
+    }
+
+    /// How many lines the program wrote longer than the terminal's width.
+    pub fn wrapped(&self) -> usize {
+        self.screen.lock().unwrap().wrapped
     }
 
     pub fn alternate(&self) -> bool {

@@ -159,6 +159,12 @@ async def stack(session):
         check(says in text(result), f"{name} {arguments} says {says!r}", text(result))
     failed = await call(session, "up", {"services": ["broken"], "timeout": "20s"}, error=True)
     check("broken failed" in text(failed), "a failed start says so", text(failed))
+    check(
+        "last lines of broken's log:" in text(failed)
+        and "run `berth up broken` again" in text(failed),
+        "with the failed service's own log and what to run next",
+        text(failed),
+    )
     try:
         await session.call_tool("no_such_tool", {})
         raise AssertionError("an unknown tool is refused")

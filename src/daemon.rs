@@ -2,6 +2,7 @@
 //! dependency order, one supervisor per service with its readiness and health probes, and
 //! the pure restart policy they follow.
 
+pub mod adopted;
 pub mod alert_routes;
 pub mod bell;
 pub mod history_routes;

@@ -9,7 +9,7 @@ use crate::ports::holders::{self, Holder};
 use crate::ports::socket_table::listeners;
 use crate::process::table::Snapshot;
 use crate::stack::Stack;
-use crate::state::run_file::{Outcome, RunFile};
+use crate::state::run_file::{Adoption, Outcome, Record};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -315,7 +315,14 @@ fn run_files(stack: &Stack) -> Vec<Finding> {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let record = RunFile::read(&path);
+        let record = match Record::read(&path) {
+            Some(Record::Adopted(adoption)) => {
+                out.push(adopted(stack, &name, adoption, path));
+                continue;
+            }
+            Some(Record::Kept(record)) => Some(record),
+            None => None,
+        };
         let Some(record) = record else {
             out.push(Finding {
                 level: Level::Problem,
@@ -364,6 +371,33 @@ fn run_files(stack: &Stack) -> Vec<Finding> {
     out
 }
 
+/// What a run file recording an adopted instance says: it runs (watched from the outside),
+/// or it ended and the file is stale.
+fn adopted(stack: &Stack, name: &str, adoption: Adoption, path: PathBuf) -> Finding {
+    let pid = adoption.adopted.pid;
+    match (adoption.adopted.is_alive(), stack.service(name).is_some()) {
+        (true, true) => finding(
+            Level::Ok,
+            format!(
+                "`{name}` runs (pid {pid}, {})",
+                crate::daemon::adopted::NOT_CAPTURED
+            ),
+        ),
+        (true, false) => Finding {
+            level: Level::Warning,
+            message: format!(
+                "`{name}`, which the config no longer has, runs adopted (pid {pid}): `berth ports free` it if it should not"
+            ),
+            fix: None,
+        },
+        (false, _) => Finding {
+            level: Level::Warning,
+            message: format!("`{name}` was adopted (pid {pid}), and that instance has ended"),
+            fix: Some(path),
+        },
+    }
+}
+
 /// Configured ports that something other than the service itself listens on.
 fn ports(stack: &Stack) -> Vec<Finding> {
     let Ok(listening) = listeners(false) else {
@@ -388,10 +422,15 @@ fn ports(stack: &Stack) -> Vec<Finding> {
         if held.is_empty() {
             continue;
         }
-        let own: HashSet<u32> = RunFile::read(&run_file_path(stack, &service.name))
+        // The keeper's tree, or an adopted instance's own.
+        let own: HashSet<u32> = Record::read(&run_file_path(stack, &service.name))
             .map(|r| {
-                let mut tree: HashSet<u32> = snapshot.descendants(r.shim.pid).into_iter().collect();
-                tree.insert(r.shim.pid);
+                let root = match r {
+                    Record::Kept(r) => r.shim.pid,
+                    Record::Adopted(a) => a.adopted.pid,
+                };
+                let mut tree: HashSet<u32> = snapshot.descendants(root).into_iter().collect();
+                tree.insert(root);
                 tree
             })
             .unwrap_or_default();

@@ -145,6 +145,10 @@ pub struct ServiceView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub blocked_by: Option<String>,
+    /// Whether the instance is adopted: started outside berth and kept by no shim, watched
+    /// from the outside (its output is not captured). Absent when it is not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
     #[serde(skip)]
     pub critical: bool,
 }
@@ -169,6 +173,7 @@ impl ServiceView {
             reason: None,
             note: None,
             blocked_by: None,
+            adopted: false,
             critical: service.critical,
         }
     }

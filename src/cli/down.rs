@@ -123,6 +123,12 @@ pub fn stop_directly(stack: &Stack, names: &[String], timeout: Option<Duration>)
                 record.shim.wait_gone();
                 asked
             }
+            Some(Earlier::Adopted(adoption)) => {
+                let service = stack.service(name).expect("in the stack");
+                let timeout = timeout.unwrap_or(service.stop.timeout);
+                crate::daemon::adopted::stop(stack, service, adoption.adopted, timeout);
+                true
+            }
             Some(Earlier::Orphaned(remains)) => {
                 let service = stack.service(name).expect("in the stack");
                 let timeout = timeout.unwrap_or(service.stop.timeout);

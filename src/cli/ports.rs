@@ -5,7 +5,8 @@
 use super::args::{Global, PortsAction};
 use super::{Exit, Failure, config_path, options};
 use crate::config;
-use crate::daemon::launch::run_file_path;
+use crate::daemon::adopted;
+use crate::daemon::launch::{run_file_path, shim_spec};
 use crate::daemon::port_plan::{self, Assigned};
 use crate::logs::time::rfc3339_ms;
 use crate::ports::holders::{self, Holder};
@@ -14,7 +15,7 @@ use crate::ports::protect::{Class, Context, classify};
 use crate::process::table;
 use crate::process::terminate::terminate;
 use crate::stack::Stack;
-use crate::state::run_file::RunFile;
+use crate::state::run_file::{Record, RunFile};
 use crate::style::Style;
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
@@ -216,7 +217,8 @@ pub fn who_text(port: u16, found: &[Holder]) -> String {
 struct PortCheck {
     service: String,
     port: u16,
-    /// `free`, `ours`, `stop` (a holder would be stopped), `move`, or `fail`.
+    /// `free`, `ours`, `adopt` (a healthy instance of it holds the port), `stop` (a holder
+    /// would be stopped), `move`, or `fail`.
     action: &'static str,
     /// The port `up` would start it on, unless it fails.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -231,23 +233,36 @@ fn check(global: &Global, stack: &Stack) -> Result<Exit, Failure> {
         let port = service.port.expect("filtered");
         assigned.set(&service.name, port);
         // The instance berth runs now holding its own port is no conflict.
-        let running = RunFile::read(&run_file_path(stack, &service.name)).filter(RunFile::is_live);
-        if let Some(record) = running.filter(|r| r.port == Some(port)) {
+        let path = run_file_path(stack, &service.name);
+        let running = RunFile::read(&path)
+            .filter(RunFile::is_live)
+            .filter(|r| r.port == Some(port))
+            .map(|r| format!("the running instance (pid {})", r.main.map_or(0, |m| m.pid)));
+        let adopted = Record::live_adoption(&path)
+            .filter(|a| a.port == Some(port))
+            .map(|a| format!("the adopted instance (pid {})", a.adopted.pid));
+        if let Some(who) = running.or(adopted) {
             checks.push(PortCheck {
                 service: service.name.clone(),
                 port,
                 action: "ours",
                 start_on: Some(port),
-                detail: format!(
-                    "held by the running instance (pid {})",
-                    record.main.map_or(0, |m| m.pid)
-                ),
+                detail: format!("held by {who}"),
             });
             continue;
         }
-        let decision = port_plan::decide(stack, service, &assigned).expect("it has a port");
+        // An instance of it holding the port is adopted when its health passes: checked as
+        // `up` would, with this environment.
+        let healthy = || {
+            let port_of = |name: &str| assigned.get(name);
+            let spec = shim_spec(stack, service, &std::env::vars().collect(), &port_of);
+            adopted::healthy(service, &spec, &port_of, true)
+        };
+        let decision =
+            port_plan::decide(stack, service, &assigned, &healthy).expect("it has a port");
         let (action, start_on) = match &decision {
             Decision::Use(_) => ("free", Some(port)),
+            Decision::Adopt { .. } => ("adopt", Some(port)),
             Decision::Stop { .. } => ("stop", Some(port)),
             Decision::Move { to, .. } => ("move", Some(*to)),
             Decision::Refuse(_) => ("fail", None),
@@ -267,7 +282,9 @@ fn check(global: &Global, stack: &Stack) -> Result<Exit, Failure> {
             port,
             action,
             start_on,
-            detail: detail.replace("stopped it", "up would stop it"),
+            detail: detail
+                .replace("stopped it", "up would stop it")
+                .replace("so it was adopted", "so up would adopt it"),
         });
     }
     let fails = checks.iter().any(|c| c.action == "fail");
@@ -278,7 +295,7 @@ fn check(global: &Global, stack: &Stack) -> Result<Exit, Failure> {
         let width = checks.iter().map(|c| c.service.len()).max().unwrap_or(0);
         for c in &checks {
             let mark = match c.action {
-                "free" | "ours" => style.green("✓"),
+                "free" | "ours" | "adopt" => style.green("✓"),
                 "fail" => style.red("✗"),
                 _ => style.yellow("↪"),
             };

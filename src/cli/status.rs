@@ -9,6 +9,7 @@ use super::{Exit, Failure, config_path, options, report};
 use crate::api::client::{ClientError, call_raw};
 use crate::api::types::{DaemonInfo, ServiceView, StackHealth, StatusResponse};
 use crate::config;
+use crate::daemon::adopted::NOT_CAPTURED;
 use crate::daemon::launch::run_file_path;
 use crate::daemon::paths::Paths;
 use crate::daemon::rediscover::{Earlier, Markings};
@@ -134,7 +135,7 @@ impl Early {
     }
 }
 
-const ORPHANED: &str = "its keeper process is gone: `berth up` replaces it, `berth down` stops it";
+const ORPHANED: &str = "its keeper process is gone: `berth up` adopts it if its health passes, or replaces it (as `ports.strategy` says); `berth down` stops it";
 
 /// What the run files say, checked against `/proc`: no health (only the daemon probes).
 fn from_run_files(stack: &Stack) -> StatusResponse {
@@ -153,6 +154,17 @@ fn from_run_files(stack: &Stack) -> StatusResponse {
             if record.is_none() {
                 match markings.earlier(stack, &service.name) {
                     Some(Earlier::Running(found)) => record = Some(found),
+                    Some(Earlier::Adopted(adoption)) => {
+                        let main = adoption.adopted;
+                        view.state = ServiceState::Running;
+                        view.pid = Some(main.pid);
+                        view.port = adoption.port;
+                        view.uptime_s =
+                            Some(now.saturating_sub(adoption.started_at_ms) as f64 / 1000.0);
+                        view.rss_bytes = Some(Usage::of_live_tree(main.pid).rss_bytes);
+                        view.adopted = true;
+                        view.note = Some(NOT_CAPTURED.into());
+                    }
                     Some(Earlier::Orphaned(remains)) => {
                         view.state = ServiceState::Running;
                         view.health = HealthState::Unhealthy;
@@ -252,6 +264,11 @@ pub fn table(status: &StatusResponse, style: Style) -> String {
         ]);
     }
     let mut out = super::table::render(&rows, &style);
+    // An adopted instance runs without berth's keeper: what that costs is said, not hidden.
+    for s in status.services.iter().filter(|s| s.adopted) {
+        out.push_str(&style.dim(&format!("{}: {NOT_CAPTURED}", s.name)));
+        out.push('\n');
+    }
     // Why a score is under 100, service by service.
     for s in status
         .services

@@ -11,7 +11,7 @@ mod restart;
 use super::port_plan::Assigned;
 use super::rediscover::{Earlier, Markings};
 use super::spawner::Spawner;
-use super::supervisor::{HealthState, Launch, ServiceState, ServiceStatus, Supervisor};
+use super::supervisor::{HealthState, Keeper, Launch, ServiceState, ServiceStatus, Supervisor};
 use crate::api::types::{DaemonInfo, ServiceView, StackHealth, StatusResponse, UpRequest};
 use crate::history::History;
 use crate::logs::time::now_ms;
@@ -257,8 +257,9 @@ impl Orchestrator {
                     true => None,
                     false => markings.earlier(&stack, name),
                 };
-                if let Some(Earlier::Running(record)) = earlier {
-                    let launch = launch(name, Some(Earlier::Running(record)));
+                // An instance an earlier daemon adopted is adopted again the same way.
+                if let Some(found @ (Earlier::Running(_) | Earlier::Adopted(_))) = earlier {
+                    let launch = launch(name, Some(found));
                     let slot = match Supervisor::start(launch) {
                         Ok(supervisor) => Slot::Started {
                             supervisor: Arc::new(supervisor),
@@ -523,6 +524,7 @@ impl Orchestrator {
                     view.port = s.port;
                     view.configured_port = service.port.filter(|c| s.port != Some(*c));
                     view.note = s.note.clone();
+                    view.adopted = is_alive(s) && s.keeper == Some(Keeper::Adopted);
                     view.restarts = s.restarts;
                     view.exit_code = s.exit_code;
                     view.reason = s.reason.clone();

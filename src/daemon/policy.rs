@@ -17,6 +17,9 @@ pub enum Ending {
     Unhealthy,
     /// Its shim was killed; what it kept was stopped.
     KeeperLost,
+    /// An adopted instance (no shim keeps it) ended; how cannot be seen from outside, so it
+    /// never counts as a success.
+    Vanished,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +63,7 @@ impl Ending {
             Ending::Signal(s) => format!("was killed by signal {s}"),
             Ending::Unhealthy => "failed its health check".to_string(),
             Ending::KeeperLost => "lost its keeper process and was stopped".to_string(),
+            Ending::Vanished => "ended (adopted: its exit status cannot be seen)".to_string(),
         }
     }
 }

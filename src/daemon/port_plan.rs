@@ -1,6 +1,7 @@
 //! The ports side of starting a service: who holds its port right now (the socket table,
-//! the holders' classes), what `ports::plan` decides about it, and carrying that out (stop
-//! the holder, or take another port). Also: every service's port as assigned, shared by the
+//! the holders' classes, whether an instance of the service holding it is healthy), what
+//! `ports::plan` decides about it, and carrying that out (adopt the holder, stop it, or take
+//! another port). Also: every service's port as assigned, shared by the
 //! supervisors so a dependent started after a move is given the new port.
 
 use crate::ports::Proto;
@@ -47,7 +48,14 @@ impl Assigned {
 }
 
 /// Decides what to do about `service`'s configured port, from the machine as it is now.
-pub fn decide(stack: &Stack, service: &Service, assigned: &Assigned) -> Option<Decision> {
+/// `healthy` runs the service's health check against an instance of it berth does not keep
+/// (asked only when the strategy adopts a healthy one: `intelligent`).
+pub fn decide(
+    stack: &Stack,
+    service: &Service,
+    assigned: &Assigned,
+    healthy: &dyn Fn() -> bool,
+) -> Option<Decision> {
     let port = service.port?;
     // The common case costs one read of the port's TCP sockets, filtered by the kernel: free.
     match listeners_on(port, false) {
@@ -73,9 +81,13 @@ pub fn decide(stack: &Stack, service: &Service, assigned: &Assigned) -> Option<D
         Some(stack.state_dir.to_string_lossy().into_owned()),
         stack.ports.protect.clone(),
     );
+    let strategy = stack.ports.strategy;
     let holding = |p: u16| -> Holding {
         let on: Vec<&Holder> = tcp.iter().filter(|h| h.port == p).collect();
-        holding_of(&on, service, &context)
+        // Only the configured port's holder can be adopted, and the check is a probe: made
+        // where its answer counts.
+        let judge = || p == port && strategy == crate::stack::Strategy::Intelligent && healthy();
+        holding_of(&on, service, &context, &judge)
     };
     let claimed = assigned.claimed_by_others(stack, &service.name);
     let request = plan::Request {
@@ -83,14 +95,20 @@ pub fn decide(stack: &Stack, service: &Service, assigned: &Assigned) -> Option<D
         port,
         alt_ports: &service.alt_ports,
         reserved: &stack.ports.reserved,
-        strategy: stack.ports.strategy,
+        strategy,
         claimed: &claimed,
     };
     Some(plan::decide(&request, &holding))
 }
 
-/// The class of a port's holders taken together: the most protected one decides.
-fn holding_of(on: &[&Holder], service: &Service, context: &Context) -> Holding {
+/// The class of a port's holders taken together: the most protected one decides. `healthy`
+/// is asked when they are an instance of the service itself.
+fn holding_of(
+    on: &[&Holder],
+    service: &Service,
+    context: &Context,
+    healthy: &dyn Fn() -> bool,
+) -> Holding {
     if on.is_empty() {
         return Holding::Free;
     }
@@ -146,7 +164,10 @@ fn holding_of(on: &[&Holder], service: &Service, context: &Context) -> Holding {
     ids.dedup();
     match foreign {
         Some(who) => Holding::Foreign { who, ids },
-        None => Holding::StaleOwn(ids),
+        None => Holding::StaleOwn {
+            ids,
+            healthy: healthy(),
+        },
     }
 }
 

@@ -1,14 +1,15 @@
-//! What a daemon finds of a service before it starts one: an instance its run file names, an
-//! instance kept by a live shim whose run file was lost (rediscovered by the processes'
-//! markers, and adopted), or the remains of an instance whose shim died (stopped, since
-//! nobody keeps their logs or sees their exit). Either way, never a second instance.
+//! What a daemon finds of a service before it starts one: an instance its run file names
+//! (kept by a shim, or adopted by an earlier daemon), an instance kept by a live shim whose
+//! run file was lost (rediscovered by the processes' markers, and re-adopted), or an
+//! instance of the stack no shim keeps (an orphan: the port strategy decides whether it is
+//! adopted, replaced, or moved away from). Never a second instance by mistake.
 
 use super::launch::{log_path, run_file_path};
 use crate::process::ProcessId;
 use crate::process::markers::{self, Marked};
 use crate::process::table::{self, Snapshot};
 use crate::stack::Stack;
-use crate::state::run_file::{Outcome, RunFile};
+use crate::state::run_file::{Adoption, Outcome, Record, RunFile};
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
@@ -17,7 +18,10 @@ use std::collections::BTreeMap;
 pub enum Earlier {
     /// Running under a live shim: watch it instead of starting another.
     Running(RunFile),
-    /// Running with no shim: these processes must end before a new instance starts.
+    /// Adopted by an earlier daemon and running still: adopt it again.
+    Adopted(Adoption),
+    /// Marked as the service and kept by no shim: these processes (the port strategy
+    /// decides what becomes of them).
     Orphaned(Vec<ProcessId>),
 }
 
@@ -39,12 +43,17 @@ impl Markings {
     /// instance, else from the markers (a rediscovered instance's run file is written anew,
     /// so its shim's stop requests and the next daemon find it).
     pub fn earlier(&self, stack: &Stack, name: &str) -> Option<Earlier> {
-        match RunFile::read(&run_file_path(stack, name)) {
-            Some(record) if record.is_live() => return Some(Earlier::Running(record)),
+        match Record::read(&run_file_path(stack, name)) {
+            Some(Record::Kept(record)) if record.is_live() => {
+                return Some(Earlier::Running(record));
+            }
             // The shim wrote how its instance ended only once everything it started was gone:
             // there is nothing to look for, and no need to read every process's environment
             // (the bulk of a cold `up`'s own work on a busy machine).
-            Some(record) if record.outcome.is_final() => return None,
+            Some(Record::Kept(record)) if record.outcome.is_final() => return None,
+            Some(Record::Adopted(adoption)) if adoption.adopted.is_alive() => {
+                return Some(Earlier::Adopted(adoption));
+            }
             _ => {}
         }
         let (snapshot, marked) = self.get(stack);

@@ -4,6 +4,7 @@
 //! own that sleeps in `poll` on the shim's pidfd and a wake-up socket, so a quiet service
 //! costs nothing; a stop request wakes it at once.
 
+use super::adopted::{self, Adopted};
 use super::launch::shim_spec;
 use super::policy::{self, Ending};
 use super::port_plan::{self, Assigned};
@@ -14,7 +15,7 @@ use super::spawner::{Shim, Spawner};
 use crate::api::metrics::CheckHistogram;
 use crate::history::{CheckResult, History};
 use crate::logs::time::now_ms;
-use crate::ports::plan::Decision;
+use crate::ports::plan::{self, Decision};
 use crate::process::ProcessId;
 use crate::stack::Stack;
 use crate::state::run_file::{Outcome, RunFile};
@@ -105,7 +106,8 @@ impl HealthState {
 pub struct ServiceStatus {
     pub state: ServiceState,
     pub health: HealthState,
-    pub shim: Option<ProcessId>,
+    /// What keeps the current instance; `None` before one runs.
+    pub keeper: Option<Keeper>,
     pub main: Option<ProcessId>,
     pub port: Option<u16>,
     pub restarts: u32,
@@ -129,10 +131,27 @@ pub struct ServiceStatus {
     pub port_decisions: BTreeMap<&'static str, u64>,
 }
 
+/// What keeps a service's instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keeper {
+    /// Its shim, which holds its output and sees its exit status.
+    Shim(ProcessId),
+    /// Nothing: an instance berth adopted, watched from the outside (`main` is it).
+    Adopted,
+}
+
 /// How many health checks the score looks back on.
 pub const RECENT_CHECKS: usize = 10;
 
 impl ServiceStatus {
+    /// The shim keeping the current instance; `None` for an adopted one, or before one runs.
+    pub fn shim(&self) -> Option<ProcessId> {
+        match self.keeper? {
+            Keeper::Shim(id) => Some(id),
+            Keeper::Adopted => None,
+        }
+    }
+
     /// Failed checks among the last ten.
     pub fn failed_checks(&self) -> u32 {
         self.recent_checks.iter().filter(|ok| !**ok).count() as u32
@@ -217,7 +236,7 @@ impl Supervisor {
             status: Mutex::new(ServiceStatus {
                 state: ServiceState::Starting,
                 health: HealthState::Unknown,
-                shim: None,
+                keeper: None,
                 main: None,
                 port: launch.ports.get(&launch.service),
                 restarts: 0,
@@ -300,6 +319,76 @@ impl Supervisor {
             let _ = thread.join();
         }
         self.status()
+    }
+}
+
+/// How a run begins.
+enum Begin {
+    /// Watch the instance a live shim keeps (left by an earlier daemon).
+    Kept(RunFile),
+    /// Watch an instance no shim keeps. `first`: adopted now, not again by a new daemon.
+    Adopt { id: ProcessId, first: bool },
+    /// Start a new instance through a shim.
+    Start,
+}
+
+/// What the port plan left to do.
+enum Settled {
+    Start,
+    Adopt(ProcessId),
+}
+
+/// The instance `watch` watches: kept by a shim, or adopted with none.
+enum Instance<'a> {
+    Kept(&'a mut ShimHandle),
+    Adopted(&'a mut Adopted),
+}
+
+impl Instance<'_> {
+    /// A descriptor readable once the instance (its shim, when it has one) has ended.
+    fn take_pidfd(&mut self) -> Option<OwnedFd> {
+        match self {
+            Instance::Kept(shim) => shim.take_pidfd(),
+            Instance::Adopted(adopted) => adopted.take_pidfd(),
+        }
+    }
+
+    /// Waits until it has ended, then says how. An adopted instance's exit status cannot be
+    /// seen: it was not berth's child.
+    fn ended(&mut self, spec: &crate::shim::ShimSpec) -> RunEnd {
+        match self {
+            Instance::Kept(shim) => {
+                shim.wait();
+                ended_from_file(spec)
+            }
+            Instance::Adopted(adopted) => {
+                adopted.id.wait_gone();
+                RunEnd::Ended {
+                    ending: Ending::Vanished,
+                    code: None,
+                }
+            }
+        }
+    }
+
+    /// Stops it and waits until nothing of it runs.
+    fn stop(&mut self, w: &Watched) {
+        match self {
+            Instance::Kept(shim) => stop_shim(shim, w.shared, &w.spec.run_file),
+            Instance::Adopted(adopted) => {
+                w.shared.update(|s| s.state = ServiceState::Stopping);
+                let timeout = *w
+                    .shared
+                    .stop_timeout
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                adopted.stop(
+                    w.stack,
+                    w.service,
+                    timeout.unwrap_or(w.service.stop.timeout),
+                );
+            }
+        }
     }
 }
 
@@ -405,14 +494,8 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
     let mut restarts = policy::History::default();
     // Whether this start already planned its port a second time (see below).
     let mut replanned = false;
-    let mut adopt = match launch.earlier.clone() {
-        Some(Earlier::Running(record)) => Some(record),
-        Some(Earlier::Orphaned(remains)) => {
-            stop_remains(service, &remains);
-            None
-        }
-        None => None,
-    };
+    // What runs of the service already, looked at before the first start only.
+    let mut earlier = launch.earlier.clone();
     loop {
         if shared.stopping() {
             shared.update(|s| s.state = ServiceState::Stopped);
@@ -422,133 +505,202 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
             s.state = ServiceState::Starting;
             s.health = HealthState::Unknown;
         });
-        let adopting = adopt.as_ref().is_some_and(|r| r.shim.is_alive());
-        if let Some(record) = adopt.as_ref().filter(|_| adopting)
-            && let Some(port) = record.port
-        {
-            launch.ports.set(&service.name, port);
-        }
-        if !adopting
-            && let Err(why) = settle_port(stack, service, &launch.ports, shared, &launch.history)
-        {
-            return shared.update(|s| {
-                s.state = ServiceState::Failed;
-                s.health = HealthState::Unhealthy;
-                s.reason = Some(why);
-            });
-        }
-        let spec = shim_spec(stack, service, &launch.base_env, &port_of);
-        let log_offset = std::fs::metadata(&spec.log).map(|m| m.len()).unwrap_or(0);
-        let (mut shim, started_ms) = match adopt.take() {
-            Some(record) if record.shim.is_alive() => {
-                journal("adopted", record.main.map(|m| m.pid), "");
-                (ShimHandle::other(record.shim), record.started_at_ms)
+        let begin = match earlier.take() {
+            Some(Earlier::Running(record)) if record.shim.is_alive() => {
+                if let Some(port) = record.port {
+                    launch.ports.set(&service.name, port);
+                }
+                Begin::Kept(record)
             }
-            _ => {
-                retire_previous(&spec.run_file);
-                match launch.spawner.spawn(&spec) {
-                    Ok(Shim::Child(child)) => (ShimHandle::Child(child), now_ms()),
-                    Ok(Shim::Forked(id)) => (ShimHandle::other(id), now_ms()),
-                    Err(e) => {
+            Some(Earlier::Adopted(adoption)) if adoption.adopted.is_alive() => {
+                if let Some(port) = adoption.port {
+                    launch.ports.set(&service.name, port);
+                }
+                Begin::Adopt {
+                    id: adoption.adopted,
+                    first: false,
+                }
+            }
+            found => {
+                let unkept = match found {
+                    Some(Earlier::Orphaned(remains)) => remains,
+                    _ => Vec::new(),
+                };
+                let healthy = |holds_port: bool| {
+                    let spec = shim_spec(stack, service, &launch.base_env, &port_of);
+                    adopted::healthy(service, &spec, &port_of, holds_port)
+                };
+                match settle_port(
+                    stack,
+                    service,
+                    &launch.ports,
+                    shared,
+                    &launch.history,
+                    &unkept,
+                    &healthy,
+                ) {
+                    Ok(Settled::Adopt(id)) => Begin::Adopt { id, first: true },
+                    Ok(Settled::Start) => Begin::Start,
+                    Err(why) => {
                         return shared.update(|s| {
                             s.state = ServiceState::Failed;
-                            s.reason = Some(format!("cannot start its keeper process: {e}"));
+                            s.health = HealthState::Unhealthy;
+                            s.reason = Some(why);
                         });
                     }
                 }
             }
         };
-        let shim_id = shim.id();
-        shared.update(|s| {
-            s.shim = shim_id;
-            s.main = None;
-            s.started_at_ms = Some(started_ms);
-        });
-        let ready = readiness::wait(
+        let spec = shim_spec(stack, service, &launch.base_env, &port_of);
+        let watched = Watched {
+            stack,
             service,
-            &spec,
-            shim.pid(),
-            log_offset,
-            &port_of,
-            &|main| {
-                shared.update(|s| s.main = Some(main));
-                // An adopted instance was started before; its `adopted` event says so.
-                if !adopting {
-                    journal("started", Some(main.pid), "");
-                }
-            },
-            &|| shared.stopping(),
-        );
-        let main = RunFile::read(&spec.run_file).and_then(|r| r.main);
-        shared.update(|s| s.main = main);
-        let never_ready = matches!(ready, Readiness::Exited(_) | Readiness::TimedOut(_));
-        let end = match ready {
-            Readiness::Ready => {
-                replanned = false;
-                // An adopted instance became ready before this daemon: its `adopted` event
-                // stands for this, and the time its start took was logged back then.
-                let ready_ms = (!adopting).then(|| now_ms().saturating_sub(started_ms));
-                if let Some(ms) = ready_ms {
-                    launch.history.event(
-                        Some(&service.name),
-                        "ready",
-                        &format!("ready in {ms}ms"),
-                        serde_json::json!({ "pid": shared_main(shared), "ready_ms": ms }),
-                    );
-                }
+            spec: &spec,
+            shared,
+            wake,
+            port_of: &port_of,
+            history: &launch.history,
+        };
+        let (end, started_ms) = match begin {
+            Begin::Adopt { id, first } => {
+                let mut adopted =
+                    Adopted::take(stack, service, id, launch.ports.get(&service.name), first);
+                let started_ms = adopted.started_at_ms();
+                journal(
+                    "adopted",
+                    Some(id.pid),
+                    &format!(
+                        "pid {} is watched from the outside: {}",
+                        id.pid,
+                        adopted::NOT_CAPTURED
+                    ),
+                );
                 shared.update(|s| {
+                    s.keeper = Some(Keeper::Adopted);
+                    s.main = Some(id);
+                    s.started_at_ms = Some(started_ms);
                     s.state = ServiceState::Running;
                     s.health = HealthState::Healthy;
                     s.reason = None;
-                    s.ready_ms = ready_ms.or(s.ready_ms);
+                    // Adopted again by this daemon: the decision of the first is gone.
+                    if !first {
+                        s.note = Some(adopted::NOT_CAPTURED.to_string());
+                    }
                 });
-                watch(
-                    service,
-                    &spec,
-                    &mut shim,
-                    shared,
-                    wake,
-                    &port_of,
-                    &launch.history,
+                (
+                    watch(&watched, &mut Instance::Adopted(&mut adopted)),
+                    started_ms,
                 )
             }
-            Readiness::Cancelled => {
-                stop_shim(&mut shim, shared, &spec.run_file);
-                RunEnd::Stopped
-            }
-            Readiness::FailedToStart(error) => {
-                shim.wait();
-                RunEnd::Failed(error)
-            }
-            Readiness::Exited(outcome) => {
-                shim.wait();
-                ended(&outcome)
-            }
-            Readiness::TimedOut(why) => {
-                stop_shim(&mut shim, shared, &spec.run_file);
-                RunEnd::Failed(format!(
-                    "not ready within {}: {why}",
-                    crate::config::units::format_duration(service.start_timeout)
-                ))
+            begin => {
+                let log_offset = std::fs::metadata(&spec.log).map(|m| m.len()).unwrap_or(0);
+                let adopting = matches!(begin, Begin::Kept(_));
+                let (mut shim, started_ms) = match begin {
+                    Begin::Kept(record) => {
+                        journal("adopted", record.main.map(|m| m.pid), "");
+                        (ShimHandle::other(record.shim), record.started_at_ms)
+                    }
+                    _ => {
+                        retire_previous(&spec.run_file);
+                        match launch.spawner.spawn(&spec) {
+                            Ok(Shim::Child(child)) => (ShimHandle::Child(child), now_ms()),
+                            Ok(Shim::Forked(id)) => (ShimHandle::other(id), now_ms()),
+                            Err(e) => {
+                                return shared.update(|s| {
+                                    s.state = ServiceState::Failed;
+                                    s.reason =
+                                        Some(format!("cannot start its keeper process: {e}"));
+                                });
+                            }
+                        }
+                    }
+                };
+                let shim_id = shim.id();
+                shared.update(|s| {
+                    s.keeper = shim_id.map(Keeper::Shim);
+                    s.main = None;
+                    s.started_at_ms = Some(started_ms);
+                });
+                let ready = readiness::wait(
+                    service,
+                    &spec,
+                    shim.pid(),
+                    log_offset,
+                    &port_of,
+                    &|main| {
+                        shared.update(|s| s.main = Some(main));
+                        // An adopted instance was started before; its `adopted` event says so.
+                        if !adopting {
+                            journal("started", Some(main.pid), "");
+                        }
+                    },
+                    &|| shared.stopping(),
+                );
+                let main = RunFile::read(&spec.run_file).and_then(|r| r.main);
+                shared.update(|s| s.main = main);
+                let never_ready = matches!(ready, Readiness::Exited(_) | Readiness::TimedOut(_));
+                let end = match ready {
+                    Readiness::Ready => {
+                        replanned = false;
+                        // An adopted instance became ready before this daemon: its `adopted` event
+                        // stands for this, and the time its start took was logged back then.
+                        let ready_ms = (!adopting).then(|| now_ms().saturating_sub(started_ms));
+                        if let Some(ms) = ready_ms {
+                            launch.history.event(
+                                Some(&service.name),
+                                "ready",
+                                &format!("ready in {ms}ms"),
+                                serde_json::json!({ "pid": shared_main(shared), "ready_ms": ms }),
+                            );
+                        }
+                        shared.update(|s| {
+                            s.state = ServiceState::Running;
+                            s.health = HealthState::Healthy;
+                            s.reason = None;
+                            s.ready_ms = ready_ms.or(s.ready_ms);
+                        });
+                        watch(&watched, &mut Instance::Kept(&mut shim))
+                    }
+                    Readiness::Cancelled => {
+                        stop_shim(&mut shim, shared, &spec.run_file);
+                        RunEnd::Stopped
+                    }
+                    Readiness::FailedToStart(error) => {
+                        shim.wait();
+                        RunEnd::Failed(error)
+                    }
+                    Readiness::Exited(outcome) => {
+                        shim.wait();
+                        ended(&outcome)
+                    }
+                    Readiness::TimedOut(why) => {
+                        stop_shim(&mut shim, shared, &spec.run_file);
+                        RunEnd::Failed(format!(
+                            "not ready within {}: {why}",
+                            crate::config::units::format_duration(service.start_timeout)
+                        ))
+                    }
+                };
+                // The port grabbed between the plan and the service's bind: plan once more rather
+                // than crash-loop against the new holder.
+                if never_ready && !replanned {
+                    let port = spec.port.filter(|_| service.port.is_some());
+                    if let Some((port, who)) =
+                        port.and_then(|p| Some((p, port_plan::grabbed(p, shim.pid())?)))
+                    {
+                        replanned = true;
+                        let note = format!(
+                            "{}: port {port} was taken by {who} while it started; planning again",
+                            service.name
+                        );
+                        journal("port", None, &note);
+                        shared.update(|s| s.note = Some(note));
+                        continue;
+                    }
+                }
+                (end, started_ms)
             }
         };
-        // The port grabbed between the plan and the service's bind: plan once more rather
-        // than crash-loop against the new holder.
-        if never_ready && !replanned {
-            let port = spec.port.filter(|_| service.port.is_some());
-            if let Some((port, who)) =
-                port.and_then(|p| Some((p, port_plan::grabbed(p, shim.pid())?)))
-            {
-                replanned = true;
-                let note = format!(
-                    "{}: port {port} was taken by {who} while it started; planning again",
-                    service.name
-                );
-                journal("port", None, &note);
-                shared.update(|s| s.note = Some(note));
-                continue;
-            }
-        }
         let (ending, code) = match end {
             RunEnd::Stopped => {
                 journal("stopped", None, "");
@@ -643,19 +795,23 @@ fn supervise(launch: &Launch, shared: &Shared, wake: &UnixStream) {
     }
 }
 
-/// Watches a ready service until its shim exits, it turns unhealthy, or a stop is requested.
-fn watch(
-    service: &crate::stack::Service,
-    spec: &crate::shim::ShimSpec,
-    shim: &mut ShimHandle,
-    shared: &Shared,
-    wake: &UnixStream,
-    port_of: &dyn Fn(&str) -> Option<u16>,
-    history: &History,
-) -> RunEnd {
-    let Some(pidfd) = shim.take_pidfd() else {
-        shim.wait();
-        return ended_from_file(spec);
+/// What `watch` needs besides the instance.
+struct Watched<'a> {
+    stack: &'a Stack,
+    service: &'a crate::stack::Service,
+    spec: &'a crate::shim::ShimSpec,
+    shared: &'a Shared,
+    wake: &'a UnixStream,
+    port_of: &'a dyn Fn(&str) -> Option<u16>,
+    history: &'a History,
+}
+
+/// Watches a ready service until its instance ends, it turns unhealthy, or a stop is
+/// requested.
+fn watch(w: &Watched, instance: &mut Instance) -> RunEnd {
+    let (service, shared, history) = (w.service, w.shared, w.history);
+    let Some(pidfd) = instance.take_pidfd() else {
+        return instance.ended(w.spec);
     };
     let mut failures = 0u32;
     let mut next_check = service.health.as_ref().map(|h| Instant::now() + h.interval);
@@ -663,28 +819,27 @@ fn watch(
         let timeout = next_check.map(|at| timespec(at.saturating_duration_since(Instant::now())));
         let mut fds = [
             PollFd::new(&pidfd, PollFlags::IN),
-            PollFd::new(wake, PollFlags::IN),
+            PollFd::new(w.wake, PollFlags::IN),
         ];
         match poll(&mut fds, timeout.as_ref()) {
             Err(rustix::io::Errno::INTR) => continue,
             Err(_) => std::thread::sleep(readiness::POLL),
             Ok(_) => {}
         }
-        let shim_exited = !fds[0].revents().is_empty();
-        drain(wake);
+        let exited = !fds[0].revents().is_empty();
+        drain(w.wake);
         if shared.stopping() {
-            stop_shim(shim, shared, &spec.run_file);
+            instance.stop(w);
             return RunEnd::Stopped;
         }
-        if shim_exited {
-            shim.wait();
-            return ended_from_file(spec);
+        if exited {
+            return instance.ended(w.spec);
         }
         if let (Some(health), Some(at)) = (&service.health, next_check)
             && Instant::now() >= at
         {
             let began = Instant::now();
-            let verdict = probe::check(health, port_of, &spec.env, &spec.cwd);
+            let verdict = probe::check(health, w.port_of, &w.spec.env, &w.spec.cwd);
             let took = began.elapsed();
             history.check(CheckResult {
                 service: service.name.clone(),
@@ -723,7 +878,7 @@ fn watch(
                     shared.update(|s| s.reason = Some(why.clone()));
                     if failures >= health.retries {
                         shared.update(|s| s.health = HealthState::Unhealthy);
-                        stop_shim(shim, shared, &spec.run_file);
+                        instance.stop(w);
                         return RunEnd::Ended {
                             ending: Ending::Unhealthy,
                             code: None,
@@ -767,51 +922,86 @@ fn ended(outcome: &Outcome) -> RunEnd {
     }
 }
 
-/// Makes the service's port usable before a start, as `ports::plan` decides: keeps it, stops
-/// a stale instance (or, aggressive, a foreign holder) on it, or moves to an alternative. The
-/// decision is noted in the status (for `up` to print) and in the daemon's log. `Err`: the
-/// start must fail, for this reason.
+/// Makes the service's port usable before a start, as `ports::plan` decides: keeps it,
+/// adopts a healthy instance of the service on it, stops a stale instance (or, aggressive, a
+/// foreign holder) on it, or moves to an alternative. `unkept`: an instance of the service
+/// that no shim keeps, found by its marks (an orphan), which the same table decides for.
+/// `healthy` checks such an instance's health (given whether it holds the port). The decision
+/// is noted in the status (for `up` to print) and in the event history. `Err`: the start
+/// must fail, for this reason.
 fn settle_port(
     stack: &Stack,
     service: &crate::stack::Service,
     ports: &Assigned,
     shared: &Shared,
     history: &History,
-) -> Result<(), String> {
+    unkept: &[ProcessId],
+    healthy: &dyn Fn(bool) -> bool,
+) -> Result<Settled, String> {
     // One plan at a time in the daemon: two services moving at once must not both pick the
     // same alternative. Held until the port is assigned, not while a holder is stopped.
     static PLANNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let planning = PLANNING.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(decision) = port_plan::decide(stack, service, ports) else {
-        return Ok(());
-    };
-    let note = decision.describe(&service.name);
+    let decision = port_plan::decide(stack, service, ports, &|| healthy(true));
+    let note = decision.as_ref().and_then(|d| d.describe(&service.name));
     if let Some(note) = &note {
         history.event(
             Some(&service.name),
             "port",
             note,
-            serde_json::json!({ "decision": decision.kind() }),
+            serde_json::json!({ "decision": decision.as_ref().and_then(Decision::kind) }),
         );
     }
-    if let Some(kind) = decision.kind() {
+    if let Some(kind) = decision.as_ref().and_then(Decision::kind) {
         shared.update(|s| *s.port_decisions.entry(kind).or_default() += 1);
     }
-    let (port, to_stop) = match decision {
-        Decision::Use(port) => (port, Vec::new()),
-        Decision::Stop { port, ids, .. } => (port, ids),
-        Decision::Move { to, .. } => (to, Vec::new()),
-        Decision::Refuse(why) => return Err(why),
+    let (port, to_stop, adopt) = match decision {
+        None => (None, Vec::new(), None),
+        Some(Decision::Use(port)) => (Some(port), Vec::new(), None),
+        Some(Decision::Adopt { port, ids }) => (
+            Some(port),
+            Vec::new(),
+            adopted::main_of(stack, &service.name, &ids),
+        ),
+        Some(Decision::Stop { port, ids, .. }) => (Some(port), ids, None),
+        Some(Decision::Move { to, .. }) => (Some(to), Vec::new(), None),
+        Some(Decision::Refuse(why)) => return Err(why),
     };
-    ports.set(&service.name, port);
+    if let Some(port) = port {
+        ports.set(&service.name, port);
+    }
     drop(planning);
     shared.update(|s| {
-        s.port = Some(port);
+        s.port = port.or(s.port);
         s.note = note;
     });
+    if let Some(id) = adopt {
+        return Ok(Settled::Adopt(id));
+    }
+    // An orphan holding none of the ports in question (a service with no port, or one not
+    // listening): adopted when healthy under `intelligent`, else replaced, since starting
+    // beside it would make a duplicate. One the plan moved away from is left running.
+    let moved = port.is_some() && port != service.port;
+    let in_the_way = !unkept.is_empty() && !moved && to_stop.is_empty();
+    if in_the_way
+        && plan::unkept(stack.ports.strategy, healthy(false)) == plan::Unkept::Adopt
+        && let Some(top) = adopted::top_of(unkept)
+    {
+        let note = format!(
+            "{}: pid {} is an instance of it no keeper held, and its health passes, so it was adopted: output not captured",
+            service.name, top.pid
+        );
+        shared.update(|s| s.note = Some(note));
+        return Ok(Settled::Adopt(top));
+    }
     // The holder's graceful stop, then SIGKILL after the service's own stop timeout.
     crate::process::terminate::terminate(&to_stop, Signal::TERM.as_raw(), service.stop.timeout);
-    Ok(())
+    // Replacing an orphan stops all of it (not only what holds the port), the way its shim
+    // would have.
+    if !to_stop.is_empty() || in_the_way {
+        stop_remains(service, unkept);
+    }
+    Ok(Settled::Start)
 }
 
 /// The main process as last recorded.

@@ -1,18 +1,18 @@
 //! What `up` does about a service's port before starting it, decided from facts alone (pure,
-//! so every strategy and holder class is tested without a socket): use it, stop a stale
-//! instance of the service and use it, stop a foreign holder and use it (aggressive only),
-//! move to the first free alternative, or refuse, naming the holder and the way out.
-//! SPEC.md's table:
+//! so every strategy and holder class is tested without a socket): use it, adopt a healthy
+//! stale instance of the service, stop a stale instance and use the port, stop a foreign
+//! holder and use it (aggressive only), move to the first free alternative, or refuse,
+//! naming the holder and the way out. SPEC.md's table:
 //!
-//! | holder    | conservative | intelligent | aggressive |
-//! |-----------|--------------|-------------|------------|
-//! | stale own | move         | replace     | replace    |
-//! | foreign   | move         | move        | stop it    |
-//! | protected | move         | move        | move       |
+//! | holder    | conservative | intelligent                              | aggressive |
+//! |-----------|--------------|------------------------------------------|------------|
+//! | stale own | move         | adopt it if its health passes, else replace | replace |
+//! | foreign   | move         | move                                     | stop it    |
+//! | protected | move         | move                                     | move       |
 //!
-//! (A stale instance still kept by a live shim never reaches this: it is adopted before.
-//! One with no keeper cannot be adopted, since nothing would keep its logs or see its exit,
-//! so `intelligent` replaces it.)
+//! A stale instance still kept by a live shim never reaches this: it is re-adopted fully
+//! before. One with no keeper (an orphan of the stack, or a process `match` recognises) is
+//! decided here like any holder; `unkept` decides for one that holds no configured port.
 
 use crate::process::ProcessId;
 use crate::stack::Strategy;
@@ -23,8 +23,11 @@ use crate::stack::ranges::RangeList;
 pub enum Holding {
     Free,
     /// An instance of this very service that berth does not keep (marked, or matching
-    /// `match`): these processes.
-    StaleOwn(Vec<ProcessId>),
+    /// `match`): these processes, and whether its health passes now (see `Decision::Adopt`).
+    StaleOwn {
+        ids: Vec<ProcessId>,
+        healthy: bool,
+    },
     /// The same user's process: its description, and the processes to stop.
     Foreign {
         who: String,
@@ -41,6 +44,9 @@ pub enum Holding {
 pub enum Decision {
     /// The port is free: start on it.
     Use(u16),
+    /// The port is held by a healthy instance of the service nobody keeps: watch it as the
+    /// service's instance instead of starting one (`intelligent`).
+    Adopt { port: u16, ids: Vec<ProcessId> },
     /// Stop these, then start on the port. `what` says who they were; `stale`: an instance
     /// of the service itself (a replacement), else a foreign holder (aggressive).
     Stop {
@@ -60,6 +66,7 @@ impl Decision {
     pub fn kind(&self) -> Option<&'static str> {
         match self {
             Decision::Use(_) => None,
+            Decision::Adopt { .. } => Some("adopted"),
             Decision::Stop { stale: true, .. } => Some("replaced"),
             Decision::Stop { stale: false, .. } => Some("stopped"),
             Decision::Move { .. } => Some("moved"),
@@ -71,6 +78,10 @@ impl Decision {
     pub fn describe(&self, service: &str) -> Option<String> {
         match self {
             Decision::Use(_) => None,
+            Decision::Adopt { port, ids } => Some(format!(
+                "{service}: port {port} is held by an instance of it berth did not start ({}), and its health passes, so it was adopted: output not captured",
+                pids(ids)
+            )),
             Decision::Stop { port, what, .. } => Some(format!(
                 "{service}: port {port} was held by {what}; stopped it"
             )),
@@ -97,17 +108,28 @@ pub fn decide(request: &Request, holding: &dyn Fn(u16) -> Holding) -> Decision {
     let port = request.port;
     let why = match holding(port) {
         Holding::Free => return Decision::Use(port),
-        Holding::StaleOwn(ids) => {
-            if request.strategy != Strategy::Conservative {
+        Holding::StaleOwn { ids, healthy } => match (request.strategy, healthy) {
+            (Strategy::Conservative, _) => {
+                "is held by an instance of it berth does not keep (conservative)".to_string()
+            }
+            (Strategy::Intelligent, true) => return Decision::Adopt { port, ids },
+            (Strategy::Intelligent, false) => {
                 return Decision::Stop {
                     port,
                     ids,
-                    what: "an instance of it berth no longer kept".into(),
+                    what: "an instance of it berth did not keep, whose health fails".into(),
                     stale: true,
                 };
             }
-            "is held by an instance of it berth no longer keeps (conservative)".to_string()
-        }
+            (Strategy::Aggressive, _) => {
+                return Decision::Stop {
+                    port,
+                    ids,
+                    what: "an instance of it berth did not keep".into(),
+                    stale: true,
+                };
+            }
+        },
         Holding::Foreign { who, ids } => {
             if request.strategy == Strategy::Aggressive {
                 return Decision::Stop {
@@ -142,6 +164,29 @@ pub fn decide(request: &Request, holding: &dyn Fn(u16) -> Holding) -> Decision {
             }
         )),
     }
+}
+
+/// What becomes of an instance of the service nobody keeps that holds none of its ports (a
+/// service with no port, or an orphan not listening): `intelligent` adopts it when its health
+/// passes. Otherwise it is replaced, since there is nothing to move away from and a second
+/// instance beside it would be a duplicate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unkept {
+    Adopt,
+    Replace,
+}
+
+pub fn unkept(strategy: Strategy, healthy: bool) -> Unkept {
+    match (strategy, healthy) {
+        (Strategy::Intelligent, true) => Unkept::Adopt,
+        _ => Unkept::Replace,
+    }
+}
+
+/// `pid 41, pid 42`.
+fn pids(ids: &[ProcessId]) -> String {
+    let named: Vec<String> = ids.iter().map(|id| format!("pid {}", id.pid)).collect();
+    named.join(", ")
 }
 
 #[cfg(test)]
@@ -193,20 +238,35 @@ mod tests {
             std::mem::discriminant(a) == std::mem::discriminant(b)
                 && match (a, b) {
                     (Decision::Move { to: x, .. }, Decision::Move { to: y, .. }) => x == y,
+                    (Decision::Adopt { ids: x, .. }, Decision::Adopt { ids: y, .. }) => x == y,
                     _ => true,
                 }
         };
-        let stale = Holding::StaleOwn(vec![id(5)]);
+        let healthy = Holding::StaleOwn {
+            ids: vec![id(5)],
+            healthy: true,
+        };
+        let sick = Holding::StaleOwn {
+            ids: vec![id(5)],
+            healthy: false,
+        };
         let stop = Decision::Stop {
             port: 8000,
             ids: vec![],
             what: String::new(),
             stale: true,
         };
+        let adopt = Decision::Adopt {
+            port: 8000,
+            ids: vec![id(5)],
+        };
         let cases = [
-            (Strategy::Conservative, stale.clone(), &moved),
-            (Strategy::Intelligent, stale.clone(), &stop),
-            (Strategy::Aggressive, stale, &stop),
+            (Strategy::Conservative, healthy.clone(), &moved),
+            (Strategy::Conservative, sick.clone(), &moved),
+            (Strategy::Intelligent, healthy.clone(), &adopt),
+            (Strategy::Intelligent, sick.clone(), &stop),
+            (Strategy::Aggressive, healthy, &stop),
+            (Strategy::Aggressive, sick, &stop),
             (Strategy::Conservative, foreign(), &moved),
             (Strategy::Intelligent, foreign(), &moved),
             (Strategy::Aggressive, foreign(), &stop),
@@ -226,6 +286,37 @@ mod tests {
                 Holding::Free
             }),
             Decision::Use(8000)
+        );
+    }
+
+    #[test]
+    fn an_unkept_instance_holding_no_port_is_adopted_only_healthy_and_by_intelligent() {
+        for (strategy, healthy, expected) in [
+            (Strategy::Intelligent, true, Unkept::Adopt),
+            (Strategy::Intelligent, false, Unkept::Replace),
+            (Strategy::Conservative, true, Unkept::Replace),
+            (Strategy::Conservative, false, Unkept::Replace),
+            (Strategy::Aggressive, true, Unkept::Replace),
+            (Strategy::Aggressive, false, Unkept::Replace),
+        ] {
+            assert_eq!(
+                unkept(strategy, healthy),
+                expected,
+                "{strategy:?} {healthy}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_adoption_is_counted_and_told() {
+        let adopt = Decision::Adopt {
+            port: 8000,
+            ids: vec![id(41), id(42)],
+        };
+        assert_eq!(adopt.kind(), Some("adopted"));
+        assert_eq!(
+            adopt.describe("api").unwrap(),
+            "api: port 8000 is held by an instance of it berth did not start (pid 41, pid 42), and its health passes, so it was adopted: output not captured"
         );
     }
 
@@ -269,16 +360,17 @@ mod tests {
         #[test]
         fn never_stops_the_protected_and_moves_only_to_free_ports(
             strategy in prop_oneof![Just(Strategy::Conservative), Just(Strategy::Intelligent), Just(Strategy::Aggressive)],
-            kinds in proptest::collection::vec(0u8..4, 8),
+            kinds in proptest::collection::vec(0u8..5, 8),
             reserved_at in 0u16..8,
         ) {
             let alt = RangeList::new(vec![(8000, 8007)]);
             let reserved = RangeList::new(vec![(8000 + reserved_at, 8000 + reserved_at)]);
             let holding = |p: u16| match kinds[(p - 8000) as usize % 8] {
                 0 => Holding::Free,
-                1 => Holding::StaleOwn(vec![id(p as u32)]),
+                1 => Holding::StaleOwn { ids: vec![id(p as u32)], healthy: true },
                 2 => Holding::Foreign { who: "f".into(), ids: vec![id(p as u32)] },
-                _ => Holding::Protected { who: "p".into(), why: "w".into() },
+                3 => Holding::Protected { who: "p".into(), why: "w".into() },
+                _ => Holding::StaleOwn { ids: vec![id(p as u32)], healthy: false },
             };
             let r = request(strategy, &alt, &reserved);
             match decide(&r, &holding) {
@@ -294,6 +386,12 @@ mod tests {
                     prop_assert!(!reserved.contains(to) && to != 8002 && to != 8000);
                 }
                 Decision::Use(port) => prop_assert_eq!(holding(port), Holding::Free),
+                // Only a healthy instance of the service itself, and only by `intelligent`.
+                Decision::Adopt { port, .. } => {
+                    let healthy = matches!(holding(port), Holding::StaleOwn { healthy: true, .. });
+                    prop_assert!(healthy);
+                    prop_assert_eq!(strategy, Strategy::Intelligent);
+                }
                 Decision::Refuse(_) => {}
             }
         }

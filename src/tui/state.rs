@@ -767,6 +767,7 @@ pub mod tests {
             reason: None,
             note: None,
             blocked_by: None,
+            adopted: false,
             critical: true,
         }
     }

@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per feature.
 
+mod adopt;
 mod alerts;
 mod api_faults;
 mod api_routes;

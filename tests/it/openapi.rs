@@ -19,10 +19,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The document, as the daemon serves it, with its objects closed.
-struct Doc(Value);
+pub struct Doc(Value);
 
 impl Doc {
-    fn fetch(socket: &Path) -> Doc {
+    pub fn fetch(socket: &Path) -> Doc {
         let reply = call(socket, "GET", "/v1/openapi.json", &[], None);
         assert_eq!(reply.status, 200, "{}", reply.body);
         assert_eq!(reply.header("content-type"), Some("application/json"));
@@ -78,7 +78,7 @@ impl Doc {
     /// document: its status is documented, its content type is one documented for it, and
     /// its body matches the schema (each line of NDJSON, each event of a stream).
     #[track_caller]
-    fn check(&self, method: &str, path: &str, reply: &Reply) {
+    pub fn check(&self, method: &str, path: &str, reply: &Reply) {
         let what = format!("{method} {path} ({})", reply.status);
         let response = self.response(method, path, reply.status);
         let given = reply

@@ -19,7 +19,7 @@ fn project(top: &str, db_port: u16, alt: &[u16]) -> Project {
     ))
 }
 
-fn view(status: &serde_json::Value, name: &str) -> serde_json::Value {
+pub fn view(status: &serde_json::Value, name: &str) -> serde_json::Value {
     status["services"]
         .as_array()
         .unwrap()
@@ -29,11 +29,12 @@ fn view(status: &serde_json::Value, name: &str) -> serde_json::Value {
         .clone()
 }
 
-fn environ(pid: u64) -> String {
+pub fn environ(pid: u64) -> String {
     String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/environ")).unwrap()).into_owned()
 }
 
-struct Down<'a>(&'a Project);
+/// `down` when dropped, so a failed test leaves nothing running.
+pub struct Down<'a>(pub &'a Project);
 
 impl Drop for Down<'_> {
     fn drop(&mut self) {
@@ -136,8 +137,8 @@ fn another_users_process_is_never_stopped_even_by_aggressive() {
 }
 
 #[test]
-fn an_instance_recognised_by_match_is_replaced_or_moved_from_by_strategy() {
-    for (strategy, replaced) in [("intelligent", true), ("conservative", false)] {
+fn an_instance_recognised_by_match_is_adopted_replaced_or_moved_from_by_strategy() {
+    for strategy in ["intelligent", "aggressive", "conservative"] {
         let (db_port, alt) = (free_port(), free_port());
         // The service as someone started it by hand: `match` recognises its command line.
         let mut stale = Squatter::on(db_port, None).expect("the squatter listens");
@@ -148,12 +149,23 @@ fn an_instance_recognised_by_match_is_replaced_or_moved_from_by_strategy() {
         let _down = Down(&project);
         project.berth(&["up", "-q"]).code(0);
         let db = service_port(&project);
-        if replaced {
-            wait_until(Duration::from_secs(5), || (!stale.alive()).then_some(())).unwrap();
-            assert_eq!(db, db_port, "{strategy}");
-        } else {
-            assert!(stale.alive(), "{strategy}");
-            assert_eq!(db, alt, "{strategy}");
+        let status = project.berth(&["status", "--json"]).code(0).json();
+        let pid = view(&status, "db")["pid"].as_u64();
+        match strategy {
+            // Healthy (no health check: it listens on the port), so adopted as it is.
+            "intelligent" => {
+                assert!(stale.alive(), "{strategy}");
+                assert_eq!(pid, Some(u64::from(stale.child.id())), "{strategy}");
+                assert_eq!(db, db_port, "{strategy}");
+            }
+            "aggressive" => {
+                wait_until(Duration::from_secs(5), || (!stale.alive()).then_some(())).unwrap();
+                assert_eq!(db, db_port, "{strategy}");
+            }
+            _ => {
+                assert!(stale.alive(), "{strategy}");
+                assert_eq!(db, alt, "{strategy}");
+            }
         }
     }
 }

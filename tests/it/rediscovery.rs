@@ -79,7 +79,7 @@ fn a_killed_shim_is_replaced_not_duplicated() {
 }
 
 #[test]
-fn a_shim_killed_with_its_daemon_leaves_an_orphan_that_up_replaces() {
+fn a_shim_killed_with_its_daemon_leaves_an_orphan_that_up_adopts() {
     let stack = Stack::new();
     stack.berth(&["up", "-q"]).code(0);
     let old = stack.pids()["db"].unwrap();
@@ -97,6 +97,31 @@ fn a_shim_killed_with_its_daemon_leaves_an_orphan_that_up_replaces() {
         "{db}"
     );
 
+    // Healthy (it listens on its port), so `intelligent` adopts it: same pid, no duplicate.
+    stack.berth(&["up", "-q"]).code(0);
+    let status = stack.berth(&["status", "--json", "db"]).code(0).json();
+    let db = &status["services"].as_array().unwrap()[0];
+    assert_eq!(db["pid"].as_u64(), Some(old), "{db}");
+    assert_eq!(db["adopted"], true, "{db}");
+    assert_eq!(stack.instances("db"), [old as u32]);
+    stack.berth(&["down"]).code(0);
+    assert!(!alive(old), "down stops the adopted orphan {old}");
+}
+
+#[test]
+fn under_aggressive_an_orphan_is_replaced() {
+    let stack = Stack::new();
+    let config = stack.project.path().join("berth.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("ports: {{ strategy: aggressive }}\n{text}"),
+    )
+    .unwrap();
+    stack.berth(&["up", "-q"]).code(0);
+    let old = stack.pids()["db"].unwrap();
+    stack.kill_daemon();
+    kill_9(stack.shim_of("db"));
     stack.berth(&["up", "-q"]).code(0);
     let new = stack.pids()["db"].unwrap();
     assert_ne!(new, old);

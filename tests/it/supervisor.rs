@@ -58,7 +58,7 @@ fn runs_until_stopped_and_leaves_nothing() {
         (ServiceState::Running, HealthState::Healthy, Some(port))
     );
     let main = status.main.expect("main recorded");
-    let shim = status.shim.expect("shim recorded");
+    let shim = status.shim().expect("shim recorded");
     assert!(main.is_alive() && shim.is_alive());
     let stopped = sup.stop();
     assert_eq!(stopped.state, ServiceState::Stopped);
@@ -129,12 +129,12 @@ fn a_frozen_service_fails_its_health_check_and_is_restarted() {
 fn a_stop_during_a_slow_start_is_honoured_at_once() {
     let (_dir, sup, _) =
         supervise("    command: TEST_SERVICE --slow-start 30000\n    port: PORT_NUMBER\n");
-    let status = sup.wait_for(WAIT, |s| s.main.is_some() || s.shim.is_some());
+    let status = sup.wait_for(WAIT, |s| s.main.is_some() || s.shim().is_some());
     let started = std::time::Instant::now();
     let stopped = sup.stop();
     assert_eq!(stopped.state, ServiceState::Stopped);
     assert!(started.elapsed() < Duration::from_secs(5));
-    if let Some(shim) = status.shim {
+    if let Some(shim) = status.shim() {
         assert!(!ProcessId::is_alive(&shim));
     }
 }

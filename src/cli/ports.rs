@@ -72,7 +72,8 @@ fn list(
     context: &Context,
     udp: bool,
 ) -> Result<Exit, Failure> {
-    let all = read(holders::all(udp))?;
+    let mut all = read(holders::all(udp))?;
+    context.credit_adopted(&mut all);
     if global.json {
         println!("{}", serde_json::to_string(&all).expect("serializable"));
         return Ok(Exit::Done);

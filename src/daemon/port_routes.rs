@@ -26,7 +26,7 @@ pub struct Claim {
 pub fn ports(orchestrator: &Orchestrator, q: &Query) -> Answer {
     let udp = q.flag("all").map_err(|e| (StatusCode::BAD_REQUEST, e))?;
     let stack = orchestrator.stack();
-    let all = holders::all(udp).map_err(|e| {
+    let mut all = holders::all(udp).map_err(|e| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("cannot read the socket table: {e}"),
@@ -48,6 +48,7 @@ pub fn ports(orchestrator: &Orchestrator, q: &Query) -> Answer {
         None => Vec::new(),
     };
     let context = Context::for_stack(stack.as_deref());
+    context.credit_adopted(&mut all);
     Ok(axum::Json(flag(&all, &claims, &|h| classify(h, &context))).into_response())
 }
 

@@ -36,15 +36,20 @@ pub struct Context {
     pub stack: Option<String>,
     /// `ports.protect` of the config in hand.
     pub protect: Vec<Pattern>,
+    /// Instances of the stack's services that berth adopted (they may carry no marks: found
+    /// by `match`), with their service.
+    pub adopted: Vec<(crate::process::ProcessId, String)>,
 }
 
 impl Context {
     /// For this process and `stack`'s ports (its state dir and `ports.protect`), or no stack.
     pub fn for_stack(stack: Option<&crate::stack::Stack>) -> Context {
-        Context::here(
+        let mut context = Context::here(
             stack.map(|s| s.state_dir.to_string_lossy().into_owned()),
             stack.map(|s| s.ports.protect.clone()).unwrap_or_default(),
-        )
+        );
+        context.adopted = stack.map(adopted_instances).unwrap_or_default();
+        context
     }
 
     /// For this process: its uid and its chain of parents up to pid 1.
@@ -62,8 +67,38 @@ impl Context {
             lineage,
             stack,
             protect,
+            adopted: Vec::new(),
         }
     }
+}
+
+impl Context {
+    /// Names the service of each holder that is an adopted instance (its marks, when it has
+    /// any, already did), so `ports` shows it as the stack's.
+    pub fn credit_adopted(&self, holders: &mut [Holder]) {
+        for holder in holders.iter_mut().filter(|h| h.service.is_none()) {
+            if let Some((_, service)) = self
+                .adopted
+                .iter()
+                .find(|(id, _)| holder.process == Some(*id))
+            {
+                holder.service = Some(service.clone());
+            }
+        }
+    }
+}
+
+/// The live adopted instances `stack`'s run files record.
+fn adopted_instances(stack: &crate::stack::Stack) -> Vec<(crate::process::ProcessId, String)> {
+    stack
+        .services
+        .iter()
+        .filter_map(|s| {
+            let path = crate::daemon::launch::run_file_path(stack, &s.name);
+            let adoption = crate::state::run_file::Record::live_adoption(&path)?;
+            Some((adoption.adopted, s.name.clone()))
+        })
+        .collect()
 }
 
 pub fn classify(holder: &Holder, context: &Context) -> Class {
@@ -79,6 +114,14 @@ pub fn classify(holder: &Holder, context: &Context) -> Class {
             project: holder.project.clone().unwrap_or_default(),
             service: service.clone(),
         };
+    }
+    // Adopted by pid and start time: a later process on the same pid is not it.
+    if let Some((_, service)) = context
+        .adopted
+        .iter()
+        .find(|(id, _)| holder.process == Some(*id))
+    {
+        return Class::Ours(service.clone());
     }
     if pid == 1 {
         return Class::Protected("it is pid 1, the system's init".into());
@@ -134,6 +177,13 @@ mod tests {
             lineage: HashSet::from([500, 400]),
             stack: Some("/shop/.berth".into()),
             protect: vec![Pattern::new("^postgres: .*").unwrap()],
+            adopted: vec![(
+                crate::process::ProcessId {
+                    pid: 88,
+                    start_time: 7,
+                },
+                "web".into(),
+            )],
         }
     }
 
@@ -163,6 +213,19 @@ mod tests {
         assert_eq!(classify(&ours, &c), Class::Ours("api".into()));
         ours.stack = Some("/other/.berth".into());
         assert!(matches!(classify(&ours, &c), Class::OtherStack { .. }));
+        // An adopted instance with no marks (found by `match`) is the stack's too, by pid and
+        // start time.
+        let mut adopted = holder(Some(88), 1000, "npm run dev");
+        adopted.process = Some(crate::process::ProcessId {
+            pid: 88,
+            start_time: 7,
+        });
+        assert_eq!(classify(&adopted, &c), Class::Ours("web".into()));
+        adopted.process = Some(crate::process::ProcessId {
+            pid: 88,
+            start_time: 8,
+        });
+        assert_eq!(classify(&adopted, &c), Class::Foreign);
     }
 
     #[test]

@@ -29,25 +29,33 @@ fn state_dir(project: &Project) -> PathBuf {
     project.path().join(".berth").canonicalize().unwrap()
 }
 
-/// An instance of `db` started by hand with the stack's marks (as a tool that ran berth's
-/// command itself, or one whose keeper died with its daemon, leaves it): no keeper.
+/// An instance of a service started by hand with the stack's marks (as a tool that ran
+/// berth's command itself, or one whose keeper died with its daemon, leaves it): no keeper.
 struct Stranger(Child);
 
 impl Stranger {
+    /// `db`, listening on `port`.
     fn marked(project: &Project, port: u16) -> Stranger {
-        let child = Command::new(test_service())
-            .env("PORT", port.to_string())
-            .env("BERTH_STACK", state_dir(project))
-            .env("BERTH_PROJECT", "adopt")
-            .env("BERTH_SERVICE", "db")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let stranger = Stranger::of(project, "db", &[("PORT", &port.to_string())], &[]);
         wait_until(Duration::from_secs(10), || {
             std::net::TcpStream::connect(("127.0.0.1", port)).ok()
         })
         .expect("the stranger listens");
+        stranger
+    }
+
+    /// The test service as `service`, with `env` and `args`.
+    fn of(project: &Project, service: &str, env: &[(&str, &str)], args: &[&str]) -> Stranger {
+        let child = Command::new(test_service())
+            .args(args)
+            .envs(env.iter().copied())
+            .env("BERTH_STACK", state_dir(project))
+            .env("BERTH_PROJECT", "adopt")
+            .env("BERTH_SERVICE", service)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         Stranger(child)
     }
 
@@ -135,18 +143,7 @@ fn a_healthy_marked_instance_is_adopted_its_dependents_start_against_it_and_its_
             reply.body
         );
     }
-    let events = project
-        .berth(&["events", "db", "--json"])
-        .code(0)
-        .json_lines();
-    assert!(
-        events
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["kind"] == "adopted"),
-        "{events}"
-    );
+    assert_has_event(&project, "adopted");
 
     // Its exit is seen at once, and the restart policy starts a kept instance.
     kill_9(ProcessId::of(stranger.0.id()).unwrap());
@@ -161,6 +158,22 @@ fn a_healthy_marked_instance_is_adopted_its_dependents_start_against_it_and_its_
     assert_eq!(kept["restarts"], 1, "{kept}");
     assert_eq!(kept["port"], db_port);
     std::net::TcpStream::connect(("127.0.0.1", db_port)).expect("the kept db answers");
+}
+
+/// `db`'s event log holds an event of `kind`.
+#[track_caller]
+fn assert_has_event(project: &Project, kind: &str) {
+    let events = project
+        .berth(&["events", "db", "--json"])
+        .code(0)
+        .json_lines();
+    let kinds: Vec<&serde_json::Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["kind"])
+        .collect();
+    assert!(kinds.iter().any(|k| *k == kind), "no {kind} in {kinds:?}");
 }
 
 /// A `python3 -m http.server` someone started on db's port, which db's `match` recognises
@@ -182,6 +195,23 @@ fn an_instance_match_recognises_is_adopted_with_no_health_check_and_down_stops_i
     assert_eq!(db["pid"], squatter.child.id(), "{db}");
     assert_eq!(db["adopted"], true, "{db}");
     assert!(squatter.alive());
+    // It carries no marks, yet it is the stack's own to `ports`: not a conflict.
+    let checks = project.berth(&["ports", "check", "--json"]).code(0).json();
+    let check = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["service"] == "db")
+        .unwrap();
+    assert_eq!(check["action"], "ours", "{check}");
+    let who = project.berth(&["ports", "--json"]).code(0).json();
+    let listed = who
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["port"] == db["port"])
+        .unwrap();
+    assert_eq!(listed["service"], "db", "{listed}");
     project
         .berth(&["down"])
         .code(0)
@@ -283,4 +313,83 @@ fn an_adopted_instance_is_adopted_again_after_the_daemon_is_killed_with_or_witho
     let pid = kept["pid"].as_u64().unwrap();
     project.berth(&["down"]).code(0);
     assert!(!alive(pid));
+}
+
+#[test]
+fn an_adopted_instance_deaf_to_its_stop_signal_is_killed_after_its_stop_timeout() {
+    let db_port = free_port();
+    let project = project("intelligent", db_port, "    stop_timeout: 300ms\n");
+    let port = db_port.to_string();
+    let mut stranger = Stranger::of(&project, "db", &[("PORT", &port)], &["--ignore-term"]);
+    wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", db_port)).ok()
+    })
+    .expect("the stranger listens");
+    let _down = Down(&project);
+    project.berth(&["up", "-q"]).code(0);
+    assert_eq!(view(&project, "db")["pid"], stranger.pid());
+    let began = std::time::Instant::now();
+    project.berth(&["down", "db"]).code(0);
+    assert!(!stranger.alive(), "SIGKILL after the stop timeout");
+    assert!(
+        began.elapsed() >= Duration::from_millis(300),
+        "it ignores SIGTERM: only the SIGKILL after 300ms ends it"
+    );
+}
+
+#[test]
+fn a_marked_worker_with_no_port_is_adopted_under_intelligent_and_replaced_under_conservative() {
+    for (strategy, adopted) in [("intelligent", true), ("conservative", false)] {
+        let service = test_service().display().to_string();
+        let project = Project::new(&format!(
+            "project: adopt\nports: {{ strategy: {strategy} }}\nservices:\n  worker:\n    command: [\"{service}\", \"--no-listen\"]\n"
+        ));
+        std::fs::create_dir_all(project.path().join(".berth")).unwrap();
+        let mut stranger = Stranger::of(&project, "worker", &[], &["--no-listen"]);
+        let _down = Down(&project);
+        project.berth(&["up", "-q"]).code(0);
+        let worker = view(&project, "worker");
+        if adopted {
+            assert_eq!(worker["pid"], stranger.pid(), "{worker}");
+            assert_eq!(worker["adopted"], true, "{worker}");
+        } else {
+            // Nothing to move away from: a second worker beside it would be a duplicate.
+            wait_until(Duration::from_secs(5), || (!stranger.alive()).then_some(()))
+                .expect("replaced");
+            assert_ne!(worker["pid"], stranger.pid(), "{worker}");
+            assert!(worker["adopted"].is_null(), "{worker}");
+        }
+    }
+}
+
+#[test]
+fn an_adopted_instance_is_health_checked_and_replaced_by_a_kept_one_when_it_fails() {
+    let db_port = free_port();
+    let flag = tempfile::NamedTempFile::new().unwrap();
+    let health = format!(
+        "    health: {{ exec: \"test -f {}\", interval: 100ms, retries: 2 }}\n",
+        flag.path().display()
+    );
+    let project = project("intelligent", db_port, &health);
+    let mut stranger = Stranger::marked(&project, db_port);
+    let _down = Down(&project);
+    project.berth(&["up", "-q"]).code(0);
+    assert_eq!(view(&project, "db")["pid"], stranger.pid());
+    // Its health fails from now on: after `retries` checks it is stopped like any other.
+    let path = flag.path().to_path_buf();
+    flag.close().unwrap();
+    wait_until(Duration::from_secs(10), || {
+        (!stranger.alive()).then_some(())
+    })
+    .expect("the unhealthy adopted instance is stopped");
+    std::fs::write(&path, b"").unwrap();
+    let kept = wait_until(Duration::from_secs(10), || {
+        let db = view(&project, "db");
+        (db["state"] == "running" && db["health"] == "healthy" && db["pid"] != stranger.pid())
+            .then_some(db)
+    })
+    .expect("a kept instance starts");
+    assert!(kept["adopted"].is_null(), "{kept}");
+    assert_has_event(&project, "health");
+    std::fs::remove_file(&path).unwrap();
 }

@@ -7,7 +7,7 @@ use super::failed_start::{self, FailedStart};
 use super::fit;
 use super::progress::Progress;
 use super::{Exit, Failure, config_path, options, report};
-use crate::api::client::call;
+use crate::api::client::{ClientError, call};
 use crate::api::types::{ServiceView, StatusResponse, UpRequest, UpResponse};
 use crate::config;
 use crate::daemon::launch::log_path;
@@ -86,13 +86,24 @@ pub fn bring_up(
         services: services.to_vec(),
         env: std::env::vars().collect(),
     };
-    let response: UpResponse = call(
-        &paths.socket,
-        "POST",
-        "/v1/up",
-        Some(&request),
-        CALL_TIMEOUT,
-    )
+    let ask = || {
+        call(
+            &paths.socket,
+            "POST",
+            "/v1/up",
+            Some(&request),
+            CALL_TIMEOUT,
+        )
+    };
+    let response: UpResponse = match ask() {
+        // A daemon killed a moment ago can still take a connection while its last threads
+        // go, so `ensure` saw it serve: `up` is idempotent, so start one and ask once more.
+        Err(ClientError::NotRunning) => {
+            super::daemon::ensure(&paths)?;
+            ask()
+        }
+        answer => answer,
+    }
     .map_err(super::daemon_failure)?;
     if voice != Voice::Silent {
         let style = Style::stderr();

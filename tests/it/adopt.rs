@@ -302,6 +302,17 @@ fn an_adopted_instance_is_adopted_again_after_the_daemon_is_killed_with_or_witho
         assert_eq!(db["adopted"], true, "{db}");
         assert!(stranger.alive());
     }
+    // `doctor` reads the record as an adopted instance, not as a corrupt run file.
+    let doctor = project.berth(&["doctor"]).output_any();
+    let said = doctor.stdout() + &doctor.stderr();
+    assert!(
+        said.contains(&format!(
+            "`db` runs (pid {}, adopted: output not captured)",
+            stranger.pid()
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("corrupt"), "{said}");
     // The new daemon watches it too: its exit starts a kept instance.
     kill_9(ProcessId::of(stranger.0.id()).unwrap());
     let kept = wait_until(Duration::from_secs(10), || {

@@ -1,12 +1,16 @@
-//! Reading berth.yaml into a validated `Stack`: parse with positions, apply the profile,
-//! decode every key, check cross-service rules, and report every problem at once.
+//! Reading berth.yaml into a validated `Stack`: read its files (includes, override) into one
+//! tree with positions, apply the profile, decode every key, check cross-service rules, and
+//! report every problem at once.
 
 pub mod decode;
 pub mod diagnostic;
 pub mod discover;
 pub mod dotenv;
+pub mod files;
+pub mod glob;
 pub mod interpolate;
 pub mod keys;
+pub mod merge;
 pub mod profile;
 pub mod reader;
 pub mod resolved;
@@ -74,29 +78,29 @@ pub fn likely_state_dir(path: &Path, options: &Options) -> PathBuf {
     }
 }
 
-/// Loads the config at `path` (absolute) with the options' profile.
+/// Loads the config at `path` (absolute), with what it includes and its override, under the
+/// options' profile.
 pub fn load(path: &Path, options: &Options) -> Result<Stack, LoadError> {
-    let source = read(path)?;
-    load_source(&source, options).map_err(|diagnostics| invalid(&source, diagnostics))
+    let tree = read(path)?;
+    resolve(&tree, options).map_err(|diagnostics| invalid(&tree, diagnostics))
 }
 
 /// Loads and checks the config as every profile sees it (or only the requested one), so a
 /// mistake that only one profile makes is still found. Returns the stack without a profile
 /// (or with the requested one).
 pub fn check(path: &Path, options: &Options) -> Result<Stack, LoadError> {
-    let source = read(path)?;
-    let parsed = Parsed::new(&source);
-    let base = parsed.resolve(options);
+    let tree = read(path)?;
+    let base = resolve(&tree, options);
     if options.profile.is_some() {
-        return base.map_err(|diagnostics| invalid(&source, diagnostics));
+        return base.map_err(|diagnostics| invalid(&tree, diagnostics));
     }
     let mut diags = base.as_ref().err().cloned().unwrap_or_default();
-    for name in parsed.profile_names() {
+    for name in tree.profile_names() {
         let with = Options {
             profile: Some(name.clone()),
             ..options.clone()
         };
-        for mut d in parsed.resolve(&with).err().unwrap_or_default() {
+        for mut d in resolve(&tree, &with).err().unwrap_or_default() {
             if !diags.contains(&d) {
                 d.message.push_str(&format!(" (with profile `{name}`)"));
                 diags.push(d);
@@ -104,100 +108,71 @@ pub fn check(path: &Path, options: &Options) -> Result<Stack, LoadError> {
         }
     }
     if diags.is_empty() {
-        return base.map_err(|diagnostics| invalid(&source, diagnostics));
+        return base.map_err(|diagnostics| invalid(&tree, diagnostics));
     }
     diagnostic::normalize(&mut diags);
-    Err(invalid(&source, diags))
+    Err(invalid(&tree, diags))
 }
 
-fn invalid(source: &Source, diagnostics: Vec<Diagnostic>) -> LoadError {
-    LoadError::Invalid {
-        file: source.display.clone(),
-        diagnostics,
-    }
-}
-
-fn read(path: &Path) -> Result<Source, LoadError> {
+/// The config's files merged into one tree, not decoded: for what needs only its shape
+/// (completions read the service names from it).
+pub fn read(path: &Path) -> Result<files::Tree, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|e| LoadError::Read {
         path: source::display_path(path),
         source: e,
     })?;
-    Ok(Source::new(path, text))
+    Ok(files::gather(Source::new(path, text)))
 }
 
-/// Parses, applies the profile and decodes one source; every problem when it is not valid.
+fn invalid(tree: &files::Tree, diagnostics: Vec<Diagnostic>) -> LoadError {
+    LoadError::Invalid {
+        file: tree.sources.root().display.clone(),
+        diagnostics,
+    }
+}
+
+/// Loads one source (with what it includes, relative to its path); every problem when it is
+/// not valid.
 pub fn load_source(source: &Source, options: &Options) -> Result<Stack, Vec<Diagnostic>> {
-    Parsed::new(source).resolve(options)
+    resolve(&files::gather(source.clone()), options)
 }
 
-/// A source parsed once, to be resolved under one or several profiles.
-struct Parsed<'a> {
-    source: &'a Source,
-    root: Option<yaml::Node>,
-    errors: Vec<yaml::YamlError>,
-}
-
-impl<'a> Parsed<'a> {
-    fn new(source: &'a Source) -> Parsed<'a> {
-        let (root, errors) = yaml::parse(&source.text);
-        Parsed {
-            source,
-            root,
-            errors,
-        }
+/// Applies the options' profile to the merged tree and decodes it.
+fn resolve(tree: &files::Tree, options: &Options) -> Result<Stack, Vec<Diagnostic>> {
+    let mut reader = Reader::new(&tree.sources);
+    for (span, message) in &tree.problems {
+        reader.error(*span, message.clone());
     }
-
-    fn profile_names(&self) -> Vec<String> {
-        match self
-            .root
+    let file = &tree.sources.root().path;
+    let stack = tree.root.as_ref().and_then(|root| {
+        let profile = options
+            .profile
             .as_ref()
-            .and_then(|r| r.get("profiles"))
-            .map(|p| &p.kind)
-        {
-            Some(yaml::Kind::Map(entries)) => entries
-                .iter()
-                .filter_map(|(k, _)| k.scalar().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// Applies the options' profile and decodes.
-    fn resolve(&self, options: &Options) -> Result<Stack, Vec<Diagnostic>> {
-        let mut reader = Reader::new(self.source);
-        for e in &self.errors {
-            reader.error(e.span, e.message.clone());
-        }
-        let stack = self.root.as_ref().and_then(|root| {
-            let profile = options
-                .profile
-                .as_ref()
-                .and_then(|name| root.get("profiles")?.get(name));
-            match profile {
-                Some(profile) => decode::decode(
-                    &mut reader,
-                    &profile::apply(root, profile),
-                    &self.source.path,
-                    options,
-                ),
-                None => decode::decode(&mut reader, root, &self.source.path, options),
+            .and_then(|name| root.get("profiles")?.get(name));
+        match profile {
+            Some(profile) => {
+                decode::decode(&mut reader, &profile::apply(root, profile), file, options)
             }
-        });
-        match stack {
-            Some(stack) if reader.diags.is_empty() => Ok(stack),
-            _ => {
-                let mut diagnostics = reader.diags;
-                if diagnostics.is_empty() {
-                    // An empty stream parses to no root without an error of its own.
-                    diagnostics.push(Diagnostic::new(
-                        self.source,
-                        source::Span::new(1, 1, 1),
-                        "the config is empty; add `services:` with at least one service",
-                    ));
-                }
-                diagnostic::normalize(&mut diagnostics);
-                Err(diagnostics)
+            None => decode::decode(&mut reader, root, file, options),
+        }
+    });
+    match stack {
+        Some(mut stack) if reader.diags.is_empty() => {
+            stack.files = tree.merged_files();
+            Ok(stack)
+        }
+        _ => {
+            let mut diagnostics = reader.diags;
+            if diagnostics.is_empty() {
+                // An empty stream parses to no root without an error of its own.
+                diagnostics.push(Diagnostic::new(
+                    tree.sources.root(),
+                    source::Span::new(1, 1, 1),
+                    "the config is empty; add `services:` with at least one service",
+                ));
             }
+            diagnostic::normalize(&mut diagnostics);
+            Err(diagnostics)
         }
     }
 }

@@ -24,6 +24,9 @@ pub struct Stack {
     pub project: String,
     /// The config file, absolute.
     pub file: PathBuf,
+    /// The other files merged into it: what it includes, then its override.
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
     /// Where `.berth/` lives: state, socket, logs.
     pub state_dir: PathBuf,
     /// The profile applied, if any.

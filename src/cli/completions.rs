@@ -69,18 +69,19 @@ pub fn service_names() -> Vec<CompletionCandidate> {
         .collect()
 }
 
-/// Only the names: the YAML tree, not a full load (no env files, interpolation or checks),
-/// which keeps a completion of a 200-service config within a few milliseconds.
+/// Only the names: the config's files merged into one tree (what it includes and its
+/// override, as every command reads them), not a full load (no env files, interpolation or
+/// checks), which keeps a completion of a 200-service config within a few milliseconds.
 fn names_in_file(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .map(|text| names_in(&text))
+    crate::config::read(path)
+        .map(|tree| names_in(tree.root.as_ref()))
         .unwrap_or_default()
 }
 
-/// The keys of the top-level `services` mapping, in file order.
-fn names_in(text: &str) -> Vec<String> {
-    use crate::config::yaml::{Kind, parse};
-    let (Some(root), _) = parse(text) else {
+/// The keys of the top-level `services` mapping, in merge order.
+fn names_in(root: Option<&crate::config::yaml::Node>) -> Vec<String> {
+    use crate::config::yaml::Kind;
+    let Some(root) = root else {
         return Vec::new();
     };
     match root.get("services").map(|s| &s.kind) {
@@ -142,6 +143,10 @@ mod tests {
         assert_eq!(file("/bin/berth -- berth up -f"), None);
         // berth's own arguments before `--` are not the line's.
         assert_eq!(file("/bin/berth -f x -- berth up"), None);
+    }
+
+    fn names_in(text: &str) -> Vec<String> {
+        super::names_in(crate::config::yaml::parse(text).0.as_ref())
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub fn decode(r: &mut Reader, root: &Node, file: &Path, options: &Options) -> Op
         .unwrap_or_default();
     let top_files = top
         .get("env_file")
-        .map(|n| env_files(r, n, "env_file", dir, &options.env))
+        .map(|n| env_files(r, n, "env_file", &options.env))
         .unwrap_or_default();
     let top_env = match top.get("env") {
         Some(node) => r.entries(node, "env").unwrap_or_default(),
@@ -61,7 +61,7 @@ pub fn decode(r: &mut Reader, root: &Node, file: &Path, options: &Options) -> Op
     // Read before `services` is required, so that their problems are reported either way.
     let monitor = top
         .get("monitor")
-        .and_then(|n| monitor::monitor(r, n, dir))
+        .and_then(|n| monitor::monitor(r, n))
         .unwrap_or_default();
     let api = top
         .get("api")
@@ -121,6 +121,7 @@ pub fn decode(r: &mut Reader, root: &Node, file: &Path, options: &Options) -> Op
     Some(Stack {
         project: project?,
         file: file.to_path_buf(),
+        files: Vec::new(),
         state_dir: state_dir?,
         profile: options.profile.clone(),
         ports,
@@ -251,7 +252,7 @@ fn state_dir(r: &mut Reader, top: &Fields, dir: &Path, options: &Options) -> Opt
                 r.error(node.span, "state_dir: empty path");
                 return None;
             }
-            Some(dir.join(text))
+            Some(r.dir(node.span).join(text))
         }
         None => Some(super::default_state_dir(dir)),
     }
@@ -277,13 +278,13 @@ fn port_policy(r: &mut Reader, node: &Node) -> Option<PortPolicy> {
     Some(policy)
 }
 
-/// Reads `env_file` entries (a path, `{path, required}`, or a list of them) relative to `dir`,
-/// later files overriding earlier ones. `${VAR}` inside them sees earlier files, then `env`.
+/// Reads `env_file` entries (a path, `{path, required}`, or a list of them) relative to the
+/// file each is written in, later files overriding earlier ones. `${VAR}` inside them sees
+/// earlier files, then `env`.
 pub fn env_files(
     r: &mut Reader,
     node: &Node,
     path: &str,
-    dir: &Path,
     env: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
     let mut vars = BTreeMap::new();
@@ -308,7 +309,7 @@ pub fn env_files(
         let Some(name) = r.string(file_node, path) else {
             continue;
         };
-        let full = dir.join(name);
+        let full = r.dir(file_node.span).join(name);
         let text = match std::fs::read_to_string(&full) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

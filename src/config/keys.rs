@@ -2,6 +2,7 @@
 //! "did you mean") and checked against the JSON Schema by a test, so the two never drift.
 
 pub const TOP: &[&str] = &[
+    "include",
     "project",
     "state_dir",
     "env",

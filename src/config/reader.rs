@@ -4,7 +4,7 @@
 use super::diagnostic::Diagnostic;
 use super::interpolate::{self, Scope};
 use super::keys::EXTENSION_PREFIX;
-use super::source::{Source, Span};
+use super::source::{FileId, Sources, Span};
 use super::suggest;
 use super::units;
 use super::yaml::{Kind, Node};
@@ -12,11 +12,12 @@ use crate::stack::pattern::Pattern;
 use crate::stack::ranges::RangeList;
 use crate::stack::service::Command;
 use crate::stack::signal::Signal;
-use crate::stack::template::Template;
+use crate::stack::template::{Part, Template};
 use std::time::Duration;
 
 pub struct Reader<'a> {
-    pub source: &'a Source,
+    /// Every file of the config: a node's span says which one it was written in.
+    pub sources: &'a Sources,
     pub diags: Vec<Diagnostic>,
 }
 
@@ -53,15 +54,38 @@ pub fn at(path: &str, message: impl AsRef<str>) -> String {
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(source: &'a Source) -> Reader<'a> {
+    pub fn new(sources: &'a Sources) -> Reader<'a> {
         Reader {
-            source,
+            sources,
             diags: Vec::new(),
         }
     }
 
     pub fn error(&mut self, span: Span, message: impl Into<String>) {
-        self.diags.push(Diagnostic::new(self.source, span, message));
+        let source = self.sources.get(span.file);
+        self.diags.push(Diagnostic::new(source, span, message));
+    }
+
+    /// What a relative path written at `span` is relative to: the directory of its file.
+    pub fn dir(&self, span: Span) -> &'a std::path::Path {
+        self.sources.dir(span.file)
+    }
+
+    /// A path written at `span` (possibly empty, for "this directory") as the same place seen
+    /// from the root file's directory, which the model's relative paths are joined to: one
+    /// written in an included file in another directory is put under that file's directory.
+    pub fn from_root(&self, path: Template, span: Span) -> Template {
+        let dir = self.dir(span);
+        let absolute = matches!(path.parts().first(), Some(Part::Text(t)) if t.starts_with('/'));
+        if absolute || dir == self.sources.dir(FileId::ROOT) {
+            return path;
+        }
+        let mut parts = vec![Part::Text(dir.to_string_lossy().into_owned())];
+        if !path.parts().is_empty() {
+            parts.push(Part::Text("/".into()));
+            parts.extend(path.parts().iter().cloned());
+        }
+        Template::from_parts(parts)
     }
 
     fn expected(&mut self, node: &Node, path: &str, what: &str) {
@@ -391,7 +415,7 @@ impl<'a> Reader<'a> {
         let Some(text) = node.scalar() else {
             return node.span;
         };
-        let line = self.source.line(node.span.start.line);
+        let line = self.sources.get(node.span.file).line(node.span.start.line);
         let rest: String = line
             .chars()
             .skip(node.span.start.column.saturating_sub(1))

@@ -126,10 +126,17 @@ pub fn schema() -> Value {
         "title": "berth.yaml",
         "description": "The services of a local stack, for berth.",
         "type": "object",
-        "required": ["services"],
+        "anyOf": [{"required": ["services"]}, {"required": ["include"]}],
         "additionalProperties": false,
         "patternProperties": {"^x-": {"description": "Ignored: a place for YAML anchors."}},
         "properties": {
+            "include": {
+                "description": "Other files merged into this one, before its own keys: paths and globs (`services/*.yaml`, `**/berth.part.yaml`) relative to this file. A path must exist; a glob may match nothing.",
+                "oneOf": [
+                    {"type": "string", "minLength": 1},
+                    {"type": "array", "items": {"type": "string", "minLength": 1}}
+                ]
+            },
             "project": {"type": "string", "description": "Default: the config file's directory name."},
             "state_dir": {"type": "string", "description": "Default: .berth beside berth.yaml."},
             "env": env,

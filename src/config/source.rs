@@ -1,4 +1,6 @@
-//! A config file's text with the name it is shown under, and positions inside it.
+//! A config file's text with the name it is shown under, positions inside it, and the set of
+//! files one config is read from (berth.yaml, what it includes, its override), so that every
+//! position says which of them it is in.
 
 use std::path::{Path, PathBuf};
 
@@ -9,24 +11,42 @@ pub struct Pos {
     pub column: usize,
 }
 
+/// Which of a config's files a position is in: an index into its `Sources`. The file named
+/// on the command line (or found) is `ROOT`, so a span made without thinking of includes
+/// points there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct FileId(u32);
+
+impl FileId {
+    pub const ROOT: FileId = FileId(0);
+}
+
 /// A range of a source file. `len` is how many characters to underline (at least one is shown).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Span {
     pub start: Pos,
     pub len: usize,
+    pub file: FileId,
 }
 
 impl Span {
+    /// A span in the root file.
     pub fn new(line: usize, column: usize, len: usize) -> Span {
         Span {
             start: Pos { line, column },
             len,
+            file: FileId::ROOT,
         }
+    }
+
+    /// The same place, in `file`.
+    pub fn in_file(self, file: FileId) -> Span {
+        Span { file, ..self }
     }
 
     /// A span `offset` characters into this one, `len` long, when both lie on the same line.
     pub fn sub(self, offset: usize, len: usize) -> Span {
-        Span::new(self.start.line, self.start.column + offset, len)
+        Span::new(self.start.line, self.start.column + offset, len).in_file(self.file)
     }
 }
 
@@ -62,6 +82,40 @@ impl Source {
             .split('\n')
             .nth(line.saturating_sub(1))
             .unwrap_or("")
+    }
+}
+
+/// Every file of one config, in the order they were read; the root first.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    files: Vec<Source>,
+}
+
+impl Sources {
+    pub fn new(root: Source) -> Sources {
+        Sources { files: vec![root] }
+    }
+
+    pub fn add(&mut self, source: Source) -> FileId {
+        self.files.push(source);
+        FileId(u32::try_from(self.files.len() - 1).expect("fewer than 2^32 files"))
+    }
+
+    pub fn root(&self) -> &Source {
+        &self.files[0]
+    }
+
+    pub fn get(&self, file: FileId) -> &Source {
+        &self.files[file.0 as usize]
+    }
+
+    /// The directory of the file a span is in: what relative paths written there mean.
+    pub fn dir(&self, file: FileId) -> &Path {
+        self.get(file).path.parent().unwrap_or(Path::new("/"))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (FileId, &Source)> {
+        (0u32..).map(FileId).zip(&self.files)
     }
 }
 

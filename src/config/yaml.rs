@@ -2,7 +2,7 @@
 //! saphyr's event stream so that decoding can report every problem with its exact position.
 //! Duplicate keys are reported here; anchors, aliases and `<<` merge keys are resolved here.
 
-use super::source::Span;
+use super::source::{FileId, Span};
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use std::collections::HashMap;
 
@@ -78,15 +78,20 @@ impl Node {
 /// Parses one YAML document. Returns the root (`None` for an empty file) and every problem
 /// found; a syntax error stops the parse, duplicate keys do not.
 pub fn parse(text: &str) -> (Option<Node>, Vec<YamlError>) {
+    parse_in(text, FileId::ROOT)
+}
+
+/// Parses the text of `file`, one of a config's files: every span says it is there.
+pub fn parse_in(text: &str, file: FileId) -> (Option<Node>, Vec<YamlError>) {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
     while let Some(next) = parser.next_event() {
         match next {
-            Ok((event, span)) => builder.event(event, to_span(span)),
+            Ok((event, span)) => builder.event(event, to_span(span).in_file(file)),
             Err(err) => {
                 let m = err.marker();
                 builder.errors.push(YamlError {
-                    span: Span::new(m.line(), m.col() + 1, 1),
+                    span: Span::new(m.line(), m.col() + 1, 1).in_file(file),
                     message: format!("YAML syntax error: {}{}", err.info(), hint(text, m.line())),
                 });
                 return (None, builder.errors);

@@ -717,6 +717,108 @@ const CASES: &[Case] = &[
         )],
     ),
     (
+        "include-bad-entries.yaml",
+        &[
+            (
+                "include-bad-entries.yaml",
+                2,
+                5,
+                "include: expected a path or a glob such as `services/*.yaml`, found a mapping",
+            ),
+            (
+                "include-bad-entries.yaml",
+                3,
+                5,
+                "include: `include` is a directory; include its files with a glob, e.g. `include/*.yaml`",
+            ),
+            (
+                "include-bad-entries.yaml",
+                4,
+                5,
+                "include: bad glob `include/[dup.yaml`: unclosed character class; missing ']'",
+            ),
+            (
+                "include-bad-entries.yaml",
+                5,
+                5,
+                "include cycle: tests/fixtures/invalid/include-bad-entries.yaml → tests/fixtures/invalid/include-bad-entries.yaml; a file cannot include itself, even through others",
+            ),
+        ],
+    ),
+    (
+        "include-cycle.yaml",
+        &[(
+            "include/cycle-b.yaml",
+            5,
+            5,
+            "include cycle: tests/fixtures/invalid/include/cycle-a.yaml → tests/fixtures/invalid/include/cycle-b.yaml → tests/fixtures/invalid/include/cycle-a.yaml; a file cannot include itself, even through others",
+        )],
+    ),
+    (
+        "include-duplicate-service.yaml",
+        &[
+            (
+                "include-duplicate-service.yaml",
+                5,
+                3,
+                "service `db` is already defined at tests/fixtures/invalid/include/dup-a.yaml:2:3; define it in one file (changes of your own go in include-duplicate-service.override.yaml, which merges into it)",
+            ),
+            (
+                "include/dup-b.yaml",
+                4,
+                3,
+                "service `api` is already defined at tests/fixtures/invalid/include/dup-a.yaml:4:3; define it in one file (changes of your own go in include-duplicate-service.override.yaml, which merges into it)",
+            ),
+        ],
+    ),
+    (
+        "include-error-in-included.yaml",
+        &[
+            (
+                "include/bad-service.yaml",
+                4,
+                11,
+                "services.api.port: port 70000 is out of range; use 1 to 65535",
+            ),
+            (
+                "include/bad-service.yaml",
+                5,
+                5,
+                "unknown key `restrat` in `services.api`; did you mean `restart`?",
+            ),
+            (
+                "include/bad-service.yaml",
+                6,
+                3,
+                "services.worker: missing `command`: what to run, e.g. `command: ./server --port ${port}`",
+            ),
+            (
+                "include/bad-service.yaml",
+                7,
+                5,
+                "unknown key `comand` in `services.worker`; did you mean `command`?",
+            ),
+        ],
+    ),
+    (
+        "include-in-a-list.yaml",
+        &[(
+            "include/a-list.yaml",
+            1,
+            1,
+            "an included file is a mapping of berth.yaml's keys, found a list",
+        )],
+    ),
+    (
+        "include-missing.yaml",
+        &[(
+            "include-missing.yaml",
+            4,
+            5,
+            "include: `include/nope.yaml` not found (looked for tests/fixtures/invalid/include/nope.yaml); create it, or remove it from `include`",
+        )],
+    ),
+    (
         "merge-non-mapping.yaml",
         &[
             (
@@ -837,6 +939,38 @@ const CASES: &[Case] = &[
             2,
             3,
             "services.api: missing `command`: what to run, e.g. `command: ./server --port ${port}`",
+        )],
+    ),
+    (
+        "override-error.yaml",
+        &[
+            (
+                "override-error.override.yaml",
+                4,
+                5,
+                "unknown key `start_timout` in `services.api`; did you mean `start_timeout`?",
+            ),
+            (
+                "override-error.override.yaml",
+                5,
+                25,
+                "services.api.health.interval: invalid duration `fast`; write a number with a unit: `500ms`, `5s`, `2m`, `1h`",
+            ),
+            (
+                "override-error.override.yaml",
+                6,
+                3,
+                "services.debug: missing `command`: what to run, e.g. `command: ./server --port ${port}`",
+            ),
+        ],
+    ),
+    (
+        "override-syntax.yaml",
+        &[(
+            "override-syntax.override.yaml",
+            4,
+            6,
+            "YAML syntax error: while parsing a flow mapping, did not find expected ',' or '}'; is the bracket opened on line 3 closed?",
         )],
     ),
     (
@@ -1125,7 +1259,13 @@ fn every_broken_config_reports_exactly_its_problems() {
                 Err(LoadError::Invalid { diagnostics, .. }) => diagnostics
                     .into_iter()
                     .map(|d| {
-                        let file = d.file.rsplit('/').next().unwrap_or_default().to_string();
+                        // Relative to the corpus, so an included file keeps its folder.
+                        let file = d
+                            .file
+                            .strip_prefix("tests/fixtures/invalid/")
+                            .or_else(|| d.file.rsplit('/').next())
+                            .unwrap_or_default()
+                            .to_string();
                         (file, d.line, d.column, d.message)
                     })
                     .collect(),
@@ -1147,13 +1287,25 @@ fn the_corpus_is_complete() {
     let on_disk = std::fs::read_dir(fixture("invalid", ""))
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".yaml"))
+        .filter(|n| n.ends_with(".yaml") && !n.ends_with(".override.yaml"))
         .count();
     assert_eq!(
         on_disk,
         CASES.len(),
-        "every file in tests/fixtures/invalid has a row"
+        "every file in tests/fixtures/invalid has a row (an override file is its config's)"
     );
+    let overrides: Vec<String> = std::fs::read_dir(fixture("invalid", ""))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| Some(n.strip_suffix(".override.yaml")?.to_string() + ".yaml"))
+        .collect();
+    assert!(!overrides.is_empty());
+    for config in overrides {
+        assert!(
+            CASES.iter().any(|(n, _)| *n == config),
+            "an override file without its config's row: {config}"
+        );
+    }
     assert!(CASES.len() >= 30);
     assert!(CASES.iter().all(|(_, problems)| !problems.is_empty()));
 }

@@ -26,7 +26,7 @@ const MAX_SIZE_MIN: u64 = 1 << 20;
 /// one has 64.
 pub const TOKEN_MIN_CHARS: usize = 16;
 
-pub fn monitor(r: &mut Reader, node: &Node, dir: &Path) -> Option<Monitor> {
+pub fn monitor(r: &mut Reader, node: &Node) -> Option<Monitor> {
     let path = "monitor";
     let fields = r.map(node, path, keys::MONITOR)?;
     let defaults = Monitor::default();
@@ -54,9 +54,7 @@ pub fn monitor(r: &mut Reader, node: &Node, dir: &Path) -> Option<Monitor> {
         }
         Some(size)
     });
-    let disks = r.key_or(&fields, path, "disks", defaults.disks, |r, n, p| {
-        disks(r, n, p, dir)
-    });
+    let disks = r.key_or(&fields, path, "disks", defaults.disks, disks);
     Some(Monitor {
         interval: interval?,
         retention: retention?,
@@ -105,9 +103,9 @@ fn duration_within(
     Some(d)
 }
 
-/// `disks`: paths (relative to the config's directory) that must exist now, so that a typo
-/// is found by `check` rather than as a gap in the history.
-fn disks(r: &mut Reader, node: &Node, path: &str, dir: &Path) -> Option<Vec<PathBuf>> {
+/// `disks`: paths (relative to the directory of the file they are written in) that must
+/// exist now, so that a typo is found by `check` rather than as a gap in the history.
+fn disks(r: &mut Reader, node: &Node, path: &str) -> Option<Vec<PathBuf>> {
     let items = r.list(node, path)?;
     let mut out: Vec<PathBuf> = Vec::new();
     let mut ok = true;
@@ -125,7 +123,7 @@ fn disks(r: &mut Reader, node: &Node, path: &str, dir: &Path) -> Option<Vec<Path
             continue;
         }
         // `components` drops `.` segments, so `.` and `./` name the same disk as the dir.
-        let full: PathBuf = dir.join(text).components().collect();
+        let full: PathBuf = r.dir(item.span).join(text).components().collect();
         let looked_for = if Path::new(text).is_absolute() {
             String::new()
         } else {

@@ -67,7 +67,7 @@ pub fn decode(r: &mut Reader, ctx: &Context, outline: &Outline) -> Option<Servic
 
     let service_files = fields
         .get("env_file")
-        .map(|n| env_files(r, n, &p("env_file"), ctx.dir, ctx.process_env))
+        .map(|n| env_files(r, n, &p("env_file"), ctx.process_env))
         .unwrap_or_default();
     let layers = [&service_files, &ctx.top_files, ctx.process_env];
     let scope = Scope {
@@ -87,8 +87,10 @@ pub fn decode(r: &mut Reader, ctx: &Context, outline: &Outline) -> Option<Servic
         }
     };
     let cwd = match fields.get("cwd") {
-        Some(n) => r.template(n, &p("cwd"), &scope),
-        None => Some(Template::default()),
+        Some(n) => r
+            .template(n, &p("cwd"), &scope)
+            .map(|t| r.from_root(t, n.span)),
+        None => Some(r.from_root(Template::default(), outline.name_span)),
     };
     let env = environment(r, ctx, &fields, &path, &scope, &service_files);
 

@@ -61,6 +61,7 @@ pub fn run(global: &Global) -> Result<Exit, Failure> {
 fn print_json(valid: bool, errors: Vec<config::diagnostic::Diagnostic>, stack: Option<&Stack>) {
     let mut out = json!({"valid": valid, "errors": errors});
     if let Some(stack) = stack {
+        out["files"] = json!(config_files(stack));
         out["project"] = json!(stack.project);
         out["services"] = json!(stack.services.len());
         out["start_order"] = json!(stack.start_levels());
@@ -81,8 +82,13 @@ fn summary(stack: &Stack, style: Style) -> String {
         .as_ref()
         .map(|p| format!(" (profile {p})"))
         .unwrap_or_default();
+    let merged = match stack.files.len() {
+        0 => String::new(),
+        1..=3 => format!(" (with {})", config_files(stack)[1..].join(", ")),
+        more => format!(" (with {more} more files; -v lists them)"),
+    };
     format!(
-        "{} {} is valid{profile}: {n} service{}, start order: {}",
+        "{} {}{merged} is valid{profile}: {n} service{}, start order: {}",
         style.green("✓"),
         config::source::display_path(&stack.file),
         if n == 1 { "" } else { "s" },
@@ -93,7 +99,11 @@ fn summary(stack: &Stack, style: Style) -> String {
 /// With `-v`: per service, in start order, its port, gates, probe and command line; then
 /// each alert rule.
 fn details(stack: &Stack, style: Style) -> Vec<String> {
-    let mut lines = services(stack, style);
+    let mut lines: Vec<String> = config_files(stack)[1..]
+        .iter()
+        .map(|f| format!("  merged {f}"))
+        .collect();
+    lines.extend(services(stack, style));
     let alerts = &stack.alerts;
     lines.extend(alerts.rules.iter().map(|r| alert_line(alerts, r)));
     lines
@@ -220,4 +230,12 @@ fn facts_text(facts: &[String]) -> String {
     } else {
         format!("  [{}]", facts.join("; "))
     }
+}
+
+/// The config file and the files merged into it (included, then the override), as shown.
+pub fn config_files(stack: &Stack) -> Vec<String> {
+    std::iter::once(&stack.file)
+        .chain(&stack.files)
+        .map(|f| config::source::display_path(f))
+        .collect()
 }

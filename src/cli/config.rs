@@ -1,4 +1,5 @@
-//! `berth config`: the config fully resolved, as YAML (or JSON with `--json`).
+//! `berth config`: the config fully resolved (its files merged), as YAML (or JSON with
+//! `--json`).
 
 use super::args::Global;
 use super::{Exit, Failure, config_path, options, report};
@@ -12,6 +13,13 @@ pub fn run(global: &Global) -> Result<Exit, Failure> {
     if global.json {
         println!("{value}");
     } else {
+        if !stack.files.is_empty() {
+            // A comment, so the output stays a config that loads as it is.
+            println!(
+                "# merged from {}",
+                super::check::config_files(&stack).join(", ")
+            );
+        }
         print!("{}", to_yaml(&value));
     }
     Ok(Exit::Done)

@@ -23,7 +23,8 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// The files merged into the root, in merge order (included ones, then the override's).
+    /// The files merged into the root, in the order they were read: each before what it
+    /// includes, the override last.
     pub fn merged_files(&self) -> Vec<PathBuf> {
         self.sources
             .iter()

@@ -80,11 +80,13 @@ impl<'a> Reader<'a> {
         if absolute || dir == self.sources.dir(FileId::ROOT) {
             return path;
         }
-        let mut parts = vec![Part::Text(dir.to_string_lossy().into_owned())];
-        if !path.parts().is_empty() {
-            parts.push(Part::Text("/".into()));
-            parts.extend(path.parts().iter().cloned());
+        if let [] | [Part::Text(_)] = path.parts() {
+            // Plain text: joined now, `..` and `.` folded, so `berth config` shows the place.
+            let text = path.render(&|_| None);
+            return Template::literal(lexical(&dir.join(text)).to_string_lossy());
         }
+        let mut parts = vec![Part::Text(format!("{}/", dir.to_string_lossy()))];
+        parts.extend(path.parts().iter().cloned());
         Template::from_parts(parts)
     }
 
@@ -428,4 +430,23 @@ impl<'a> Reader<'a> {
             node.span
         }
     }
+}
+
+/// `path` with `.` dropped and `..` taking back the name before it, without asking the file
+/// system (a directory that does not exist yet still has a place).
+fn lexical(path: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }

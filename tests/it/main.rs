@@ -9,6 +9,7 @@ mod chaos;
 mod check_cli;
 mod completions;
 mod config_errors;
+mod config_files;
 mod config_fuzz;
 mod config_valid;
 mod dashboard;

@@ -241,6 +241,13 @@ pub fn valid_configs() -> Vec<PathBuf> {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
+    // A config split over files lives in a folder of its own.
+    for entry in std::fs::read_dir(fixture("valid", "")).unwrap() {
+        let dir = entry.unwrap().path();
+        if dir.join("berth.yaml").is_file() {
+            files.push(dir.join("berth.yaml"));
+        }
+    }
     for entry in std::fs::read_dir(repo("examples")).unwrap() {
         let dir = entry.unwrap().path();
         if dir.is_dir() {

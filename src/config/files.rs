@@ -160,7 +160,7 @@ impl Loader {
                 self.problem(
                     root.span,
                     format!(
-                        "an included file is a mapping of berth.yaml's keys, found {}",
+                        "a file merged into the config is a mapping of berth.yaml's keys, found {}",
                         root.describe()
                     ),
                 );

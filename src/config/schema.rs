@@ -40,7 +40,7 @@ pub fn schema() -> Value {
         ]
     });
     let env_file = json!({
-        "description": "dotenv file(s), relative to berth.yaml; later files override earlier ones.",
+        "description": "dotenv file(s), relative to the file they are written in; later files override earlier ones.",
         "oneOf": [env_file_item, {"type": "array", "items": env_file_item}]
     });
     let signal = json!({"type": ["string", "integer"], "description": "A signal name (`TERM`, `SIGINT`, `quit`) or number."});
@@ -67,7 +67,7 @@ pub fn schema() -> Value {
         "patternProperties": {"^x-": {}},
         "properties": {
             "command": command,
-            "cwd": {"type": "string", "description": "Working directory, relative to berth.yaml."},
+            "cwd": {"type": "string", "description": "Working directory, relative to the file it is written in (default: that file's directory)."},
             "env": env,
             "env_file": env_file,
             "port": merge(&port, json!({"description": "The port the service listens on; given as PORT and ${port}."})),

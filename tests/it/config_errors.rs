@@ -806,7 +806,7 @@ const CASES: &[Case] = &[
             "include/a-list.yaml",
             1,
             1,
-            "an included file is a mapping of berth.yaml's keys, found a list",
+            "a file merged into the config is a mapping of berth.yaml's keys, found a list",
         )],
     ),
     (

@@ -282,3 +282,20 @@ fn up_runs_an_included_service_in_its_own_files_directory() {
     let worker = p.path().canonicalize().unwrap().join("worker");
     assert_eq!(seen, Some(format!("{}\npart\n", worker.display())));
 }
+
+#[test]
+fn check_counts_many_files_and_lists_them_when_verbose() {
+    let p = Project::new("include: [\"parts/*.yaml\"]\n");
+    for name in ["a", "b", "c", "d"] {
+        p.write(
+            &format!("parts/{name}.yaml"),
+            &format!("services:\n  {name}: {{ command: ./{name} }}\n"),
+        );
+    }
+    p.berth(&["check"])
+        .code(0)
+        .stdout_has("berth.yaml (with 4 more files; -v lists them) is valid: 4 services");
+    p.berth(&["check", "-v"])
+        .code(0)
+        .stdout_has("  merged parts/a.yaml\n  merged parts/b.yaml\n  merged parts/c.yaml\n  merged parts/d.yaml\n");
+}

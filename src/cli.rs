@@ -12,10 +12,12 @@ pub mod doctor;
 pub mod down;
 pub mod ensure;
 pub mod events;
+pub mod export;
 pub mod failed_start;
 pub mod fit;
 pub mod fold;
 pub mod foreground;
+pub mod import;
 pub mod interrupt;
 pub mod log_lines;
 pub mod logs;
@@ -162,6 +164,26 @@ pub fn main() -> i32 {
         Command::Completions { shell } => completions::run(*shell),
         Command::Man { command } => man::run(command),
         Command::Mcp => crate::mcp::run(&cli.global),
+        Command::Import {
+            file,
+            from,
+            output,
+            force,
+        } => import::run(&cli.global, file, *from, output.as_deref(), *force),
+        Command::Export {
+            target,
+            output,
+            skip_missing,
+            kube_version,
+        } => export::run(
+            &cli.global,
+            *target,
+            output.as_deref(),
+            &crate::export::Options {
+                skip_missing: *skip_missing,
+                kube_version: kube_version.clone(),
+            },
+        ),
     };
     code(outcome)
 }

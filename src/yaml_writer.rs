@@ -62,7 +62,7 @@ fn inline(value: &Value) -> String {
 }
 
 /// Plain when unambiguous, else double-quoted (JSON escapes are valid YAML escapes).
-fn string(s: &str) -> String {
+pub fn string(s: &str) -> String {
     if is_plain_safe(s) {
         s.to_string()
     } else {

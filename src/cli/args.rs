@@ -65,6 +65,20 @@ fn service_names() -> ArgValueCandidates {
     ArgValueCandidates::new(super::completions::service_names)
 }
 
+fn parse_kube_version(text: &str) -> Result<String, String> {
+    let ok = text
+        .split('.')
+        .map(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        .collect::<Vec<_>>();
+    if text.starts_with("1.") && (ok.len() == 2 || ok.len() == 3) && ok.iter().all(|b| *b) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "`{text}` is not a Kubernetes version; write e.g. 1.31"
+        ))
+    }
+}
+
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     crate::config::units::parse_duration(text)
 }
@@ -485,6 +499,61 @@ named with -f. Tools: status, ensure, up, down, restart, logs, events, stats, po
 Example agent configuration:
   {\"mcpServers\": {\"berth\": {\"command\": \"berth\", \"args\": [\"mcp\"]}}}")]
     Mcp,
+
+    /// Write a berth.yaml from a Procfile, a process-compose.yaml or a PM2 ecosystem file
+    #[command(after_help = "\
+The format is told by the file's name (Procfile*, process-compose*.yaml, ecosystem*.js or
+.json) or by --from. The berth.yaml goes to stdout (or -o FILE); each setting that has no
+berth equivalent is listed on stderr with its FILE:LINE, and kept as a comment in the output
+where it concerns one service. A Procfile's services get PORT as foreman gives it: 5000, 5100,
+… (or from PORT in the environment). A JavaScript ecosystem file is evaluated with `node`.
+Exit status: 0 written, 1 a file could not be read or node run, 2 the source is invalid.
+
+Examples:
+  berth import Procfile -o berth.yaml
+  berth import process-compose.yaml > berth.yaml
+  berth import ecosystem.config.js -o berth.yaml && berth check
+  berth import deploy/apps.json --from pm2")]
+    Import {
+        /// The file to read
+        file: PathBuf,
+        /// Its format, when its name does not tell
+        #[arg(long, value_enum)]
+        from: Option<crate::import::Format>,
+        /// Write the berth.yaml here instead of stdout
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace the -o file when it exists
+        #[arg(long)]
+        force: bool,
+    },
+
+    /// Write the stack for systemd, Kubernetes or docker compose, to run it elsewhere
+    #[command(after_help = "\
+systemd: user units PROJECT-NAME.service and PROJECT.target, into -o DIR (stdout without).
+kubernetes: a ConfigMap, a Deployment and, with a port, a Service per service (-o FILE).
+compose: a docker compose file (-o FILE). Kubernetes and compose run images: a service needs
+`export: { image: ... }` in berth.yaml, or is refused (exit 1) unless --skip-missing.
+What a target cannot carry over is listed on stderr.
+
+Examples:
+  berth export systemd -o ~/.config/systemd/user && systemctl --user start PROJECT.target
+  berth export kubernetes --kube-version 1.30 -o k8s.yaml
+  berth export compose --skip-missing -o compose.yaml")]
+    Export {
+        /// Where the stack goes
+        #[arg(value_enum)]
+        target: crate::export::Target,
+        /// A directory for systemd, a file for the others [default: stdout]
+        #[arg(short = 'o', long = "output", value_name = "PATH")]
+        output: Option<PathBuf>,
+        /// Leave out the services without `export.image` instead of refusing
+        #[arg(long)]
+        skip_missing: bool,
+        /// The Kubernetes version the manifests are for
+        #[arg(long, value_name = "MAJOR.MINOR", default_value = "1.31", value_parser = parse_kube_version)]
+        kube_version: String,
+    },
 
     /// Keep one service (started by the daemon; the spec comes as JSON on stdin)
     #[command(hide = true)]

@@ -69,6 +69,7 @@ pub const SERVICE: &[&str] = &[
     "critical",
     "autostart",
     "log",
+    "export",
 ];
 
 pub const HEALTH: &[&str] = &[
@@ -78,6 +79,9 @@ pub const HEALTH: &[&str] = &[
 pub const DEPENDENCY: &[&str] = &["condition"];
 
 pub const LOG: &[&str] = &["max_size", "keep"];
+
+/// What `berth export` needs that running here does not: a container image and a count.
+pub const EXPORT: &[&str] = &["image", "replicas"];
 
 pub const ENV_FILE: &[&str] = &["path", "required"];
 

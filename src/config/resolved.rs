@@ -222,6 +222,12 @@ fn service(stack: &Stack, s: &Service, dir: &Path) -> Value {
         "log",
         json!({"max_size": format_size(s.log.max_size), "keep": s.log.keep}),
     );
+    let mut export = Map::new();
+    if let Some(image) = &s.export.image {
+        export.insert("image".into(), json!(image));
+    }
+    export.insert("replicas".into(), json!(s.export.replicas));
+    put("export", Value::Object(export));
     Value::Object(out)
 }
 

@@ -60,6 +60,15 @@ pub fn schema() -> Value {
         "additionalProperties": false
     });
     let condition = json!({"enum": ["started", "healthy", "completed"], "default": "healthy"});
+    let export = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "description": "For `berth export`: the container image (Kubernetes, compose) and the number of copies.",
+        "properties": {
+            "image": {"type": "string", "minLength": 1, "description": "e.g. ghcr.io/acme/api:1.4"},
+            "replicas": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 1}
+        }
+    });
     let service = json!({
         "type": "object",
         "required": ["command"],
@@ -111,7 +120,8 @@ pub fn schema() -> Value {
                     "max_size": {"type": ["string", "integer"], "default": "10MiB"},
                     "keep": {"type": "integer", "minimum": 0, "default": 5}
                 }
-            }
+            },
+            "export": export
         }
     });
     let alerts = alerts(&duration);
@@ -355,5 +365,9 @@ mod tests {
             sorted(keys::HEALTH)
         );
         assert_eq!(properties(&service["properties"]["log"]), sorted(keys::LOG));
+        assert_eq!(
+            properties(&service["properties"]["export"]),
+            sorted(keys::EXPORT)
+        );
     }
 }

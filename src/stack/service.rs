@@ -34,6 +34,9 @@ pub struct Service {
     pub critical: bool,
     pub autostart: bool,
     pub log: LogPolicy,
+    /// `export:`: only `berth export` reads it.
+    #[serde(default)]
+    pub export: Export,
 }
 
 /// What to run: a shell line (`sh -c`) or an argv executed directly.
@@ -150,6 +153,23 @@ pub struct StopPolicy {
 pub struct LogPolicy {
     pub max_size: u64,
     pub keep: u32,
+}
+
+/// What `berth export` needs beyond what runs here: the container image the service runs
+/// from on Kubernetes and compose (none: it is not exported there), and how many copies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Export {
+    pub image: Option<String>,
+    pub replicas: u32,
+}
+
+impl Default for Export {
+    fn default() -> Export {
+        Export {
+            image: None,
+            replicas: 1,
+        }
+    }
 }
 
 /// The documented defaults of every optional service key.

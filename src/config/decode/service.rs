@@ -9,7 +9,7 @@ use crate::config::yaml::{Kind, Node};
 use crate::stack::Service;
 use crate::stack::ranges::RangeList;
 use crate::stack::service::{
-    Condition, Dependency, LogPolicy, RestartMode, RestartPolicy, StopPolicy, defaults,
+    Condition, Dependency, Export, LogPolicy, RestartMode, RestartPolicy, StopPolicy, defaults,
 };
 use crate::stack::signal::Signal;
 use crate::stack::template::Template;
@@ -149,6 +149,7 @@ pub fn decode(r: &mut Reader, ctx: &Context, outline: &Outline) -> Option<Servic
     let critical = r.key_or(&fields, &path, "critical", true, Reader::bool);
     let autostart = r.key_or(&fields, &path, "autostart", true, Reader::bool);
     let log = log_policy(r, fields.get("log"), &p("log"));
+    let export = export(r, fields.get("export"), &p("export"));
 
     if r.diags.len() > start_errors {
         return None;
@@ -177,6 +178,7 @@ pub fn decode(r: &mut Reader, ctx: &Context, outline: &Outline) -> Option<Servic
         critical: critical?,
         autostart: autostart?,
         log: log?,
+        export: export?,
     })
 }
 
@@ -384,5 +386,34 @@ fn log_policy(r: &mut Reader, node: Option<&Node>, path: &str) -> Option<LogPoli
     Some(LogPolicy {
         max_size: max_size?,
         keep: keep?,
+    })
+}
+
+/// `export: {image, replicas}`: an image is one word (`ghcr.io/acme/api:1.4`), replicas 1–1000.
+fn export(r: &mut Reader, node: Option<&Node>, path: &str) -> Option<Export> {
+    let Some(node) = node else {
+        return Some(Export::default());
+    };
+    let fields = r.map(node, path, keys::EXPORT)?;
+    let image = match fields.get("image") {
+        Some(n) => {
+            let image = r.string(n, &format!("{path}.image"))?;
+            if image.is_empty() || image.contains(char::is_whitespace) {
+                r.error(
+                    n.span,
+                    format!("{path}.image: `{image}` is not an image reference; write e.g. `ghcr.io/acme/api:1.4`"),
+                );
+                return None;
+            }
+            Some(image.to_string())
+        }
+        None => None,
+    };
+    let replicas = r.key_or(&fields, path, "replicas", 1, |r, n, p| {
+        r.int(n, p, 1, 1000).map(|n| n as u32)
+    });
+    Some(Export {
+        image,
+        replicas: replicas?,
     })
 }

@@ -72,7 +72,7 @@ const MAX_EXTENDS: usize = 16;
 /// Imports `path` read as `format`; `shown` is the file's name in messages. Errors say where.
 pub fn import(path: &Path, shown: &str, format: Format) -> Result<Imported, ImportError> {
     let text = read(path, shown)?;
-    let (draft, leftovers) = match format {
+    let (draft, mut leftovers) = match format {
         Format::Procfile => procfile::convert(shown, &text, foreman_base_port()?)?,
         Format::ProcessCompose => {
             let files = extends_chain(path, shown, text)?;
@@ -100,6 +100,8 @@ pub fn import(path: &Path, shown: &str, format: Format) -> Result<Imported, Impo
             }
         }
     };
+    // In the order of the source (stable: what shares a line keeps its order).
+    leftovers.sort_by_key(|l| (l.file != shown, l.line));
     Ok(Imported {
         services: draft.services.len(),
         yaml: render(&draft, &leftovers),

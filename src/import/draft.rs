@@ -125,6 +125,8 @@ struct Entry {
     comments: Vec<String>,
     /// A blank line before it.
     gap: bool,
+    /// Never inline: a service reads best as a block even when it is short.
+    block: bool,
 }
 
 fn entry(key: &str, value: Yaml) -> Entry {
@@ -133,6 +135,7 @@ fn entry(key: &str, value: Yaml) -> Entry {
         value,
         comments: Vec::new(),
         gap: false,
+        block: false,
     }
 }
 
@@ -291,6 +294,7 @@ pub fn to_yaml(draft: &Draft) -> String {
             value: service(svc),
             comments: svc.comments.clone(),
             gap: i > 0,
+            block: true,
         })
         .collect();
     top.push(entry("services", Yaml::Map(services)));
@@ -331,7 +335,7 @@ fn write_entry(out: &mut String, e: &Entry, indent: usize) {
     match &e.value {
         Yaml::Map(m) if m.is_empty() => out.push_str(&format!("{head} {{}}\n")),
         Yaml::Seq(v) if v.is_empty() => out.push_str(&format!("{head} []\n")),
-        Yaml::Map(_) | Yaml::Seq(_) => match flow(&e.value) {
+        Yaml::Map(_) | Yaml::Seq(_) => match flow(&e.value).filter(|_| !e.block) {
             Some(f) if head.len() + 1 + f.len() <= WIDTH => {
                 out.push_str(&format!("{head} {f}\n"));
             }

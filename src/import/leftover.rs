@@ -43,9 +43,14 @@ impl Leftover {
 impl fmt::Display for Leftover {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
-            Some(line) => write!(f, "{}:{line}: {}: {}", self.file, self.key, self.why),
-            None => write!(f, "{}: {}: {}", self.file, self.key, self.why),
+            Some(line) => write!(f, "{}:{line}: ", self.file)?,
+            None => write!(f, "{}: ", self.file)?,
         }
+        // A note about the whole file has no key.
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        write!(f, "{}", self.why)
     }
 }
 
@@ -61,5 +66,7 @@ mod tests {
         assert_eq!(l.comment_on.as_deref(), Some("web"));
         let l = Leftover::new("ecosystem.config.js", None, "deploy", "no equivalent");
         assert_eq!(l.to_string(), "ecosystem.config.js: deploy: no equivalent");
+        let l = Leftover::new("Procfile", None, "", "a note on all of it");
+        assert_eq!(l.to_string(), "Procfile: a note on all of it");
     }
 }

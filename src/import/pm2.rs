@@ -242,6 +242,11 @@ fn app(
             _ => note("no berth equivalent"),
         }
     }
+    if svc.restart == Some(RestartMode::Never) {
+        // Nothing restarts it, so how fast and how often would mean nothing.
+        svc.restart_delay = None;
+        svc.restart_delay_max = None;
+    }
     Ok(svc)
 }
 

@@ -80,7 +80,7 @@ pub fn convert(file: &str, text: &str, base_port: u16) -> Result<(Draft, Vec<Lef
     let leftovers = vec![Leftover::new(
         file,
         None,
-        "(foreman)",
+        "",
         "foreman stops every process when one exits; berth keeps the others running and restarts a failed one (`restart: never` to keep it down)",
     )];
     Ok((draft, leftovers))

@@ -19,6 +19,7 @@ mod failed_start;
 mod foreground;
 mod forker;
 mod history;
+mod import;
 mod limits;
 mod man;
 mod mcp;

@@ -63,7 +63,8 @@ fn service(stack: &Stack, s: &Service, exported: &[&str], notes: &mut Notes) -> 
         );
     }
     if let Some(port) = s.port {
-        put("ports", json!([format!("{port}:{port}")]));
+        // The long form: YAML 1.1 readers take a short `80:30` for a number in base 60.
+        put("ports", json!([{"target": port, "published": port}]));
     }
     let mut deps = Map::new();
     for d in &s.depends_on {

@@ -15,6 +15,7 @@ mod config_valid;
 mod dashboard;
 mod doctor;
 mod engine;
+mod export;
 mod failed_start;
 mod foreground;
 mod forker;

@@ -434,15 +434,19 @@ mod tests {
     fn restart_keys_are_pinned() {
         let (d, left) = convert_json(
             r#"{"apps": [{"name": "a", "script": "a.js", "autorestart": false, "max_restarts": 3, "min_uptime": "5s", "kill_timeout": 3000, "restart_delay": 2000},
-                         {"name": "b", "script": "b.js", "exp_backoff_restart_delay": 100, "max_memory_restart": "300M", "instances": 1}]}"#,
+                         {"name": "b", "script": "b.js", "exp_backoff_restart_delay": 100, "max_memory_restart": "300M", "instances": 1},
+                         {"name": "c", "script": "c.js", "restart_delay": 2000}]}"#,
         );
         let a = &d.services[0];
         assert_eq!(a.restart, Some(RestartMode::Never));
         assert_eq!(a.max_restarts, Some(3));
         assert_eq!(a.min_uptime, Some(Duration::from_secs(5)));
         assert_eq!(a.stop_timeout, Some(Duration::from_secs(3)));
+        // Nothing restarts it, so no delays are written.
+        assert_eq!((a.restart_delay, a.restart_delay_max), (None, None));
+        let c = &d.services[2];
         assert_eq!(
-            (a.restart_delay, a.restart_delay_max),
+            (c.restart_delay, c.restart_delay_max),
             (Some(Duration::from_secs(2)), Some(Duration::from_secs(2)))
         );
         let b = &d.services[1];

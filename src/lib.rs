@@ -21,4 +21,5 @@ pub mod state;
 pub mod style;
 pub mod timeout;
 pub mod tui;
+pub mod watch;
 pub mod yaml_writer;

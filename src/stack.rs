@@ -10,6 +10,7 @@ pub mod ranges;
 pub mod service;
 pub mod signal;
 pub mod template;
+pub mod watch;
 
 use pattern::Pattern;
 use ranges::RangeList;

@@ -1,11 +1,12 @@
 //! Decoding the config tree into a `Stack`: the top level, env files, the `ports` section and
 //! profiles here; services in `decode/service.rs`; `monitor` and `api` in
-//! `decode/monitor.rs`; `alerts` in `decode/alerts.rs`; cross-service rules in `validate.rs`.
+//! `decode/monitor.rs`; `alerts` in `decode/alerts.rs`; `watch` in `decode/watch.rs`; cross-service rules in `validate.rs`.
 
 pub mod alerts;
 pub mod health;
 pub mod monitor;
 pub mod service;
+pub mod watch;
 
 use super::dotenv;
 use super::keys;

@@ -70,7 +70,11 @@ pub const SERVICE: &[&str] = &[
     "autostart",
     "log",
     "export",
+    "watch",
 ];
+
+/// The full form of `watch:` (the shorthand is a list of paths).
+pub const WATCH: &[&str] = &["paths", "ignore", "debounce", "gitignore"];
 
 pub const HEALTH: &[&str] = &[
     "http", "tcp", "exec", "status", "interval", "timeout", "retries",

@@ -228,6 +228,17 @@ fn service(stack: &Stack, s: &Service, dir: &Path) -> Value {
     }
     export.insert("replicas".into(), json!(s.export.replicas));
     put("export", Value::Object(export));
+    if let Some(w) = &s.watch {
+        put(
+            "watch",
+            json!({
+                "paths": w.paths.iter().map(|p| escape(p)).collect::<Vec<_>>(),
+                "ignore": w.ignore.iter().map(|p| escape(p)).collect::<Vec<_>>(),
+                "debounce": format_duration(w.debounce),
+                "gitignore": w.gitignore,
+            }),
+        );
+    }
     Value::Object(out)
 }
 

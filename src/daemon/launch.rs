@@ -56,12 +56,7 @@ pub fn shim_spec(
     port_of: &dyn Fn(&str) -> Option<u16>,
 ) -> ShimSpec {
     let dir = stack.file.parent().unwrap_or(Path::new("/"));
-    let cwd = service.cwd.render(port_of);
-    let cwd = if cwd.is_empty() {
-        dir.to_path_buf()
-    } else {
-        dir.join(cwd)
-    };
+    let cwd = service.directory(dir, port_of);
     ShimSpec {
         project: stack.project.clone(),
         service: service.name.clone(),

@@ -7,6 +7,7 @@
 mod alerting;
 mod blame;
 mod restart;
+mod watching;
 
 use super::port_plan::Assigned;
 use super::rediscover::{Earlier, Markings};
@@ -36,6 +37,8 @@ pub struct Orchestrator {
     /// Rung when a service's state or health changes, and after every sampling round.
     bell: Arc<super::bell::Bell>,
     alerting: Arc<crate::alerts::runtime::Alerting>,
+    /// The one file watcher of the daemon, for every service with `watch:`.
+    watcher: crate::watch::Watcher,
 }
 
 #[derive(Default)]
@@ -68,7 +71,7 @@ impl Inner {
         matches!(
             (self.slots.get(name), stack.service(name)),
             (Some(Slot::Started { supervisor, definition: old }), Some(definition))
-                if **old == *definition && is_alive(&supervisor.status())
+                if runs_the_same(old, definition) && is_alive(&supervisor.status())
         )
     }
 }
@@ -101,7 +104,8 @@ impl Orchestrator {
         state_dir: &std::path::Path,
     ) -> Arc<Orchestrator> {
         let bell: Arc<super::bell::Bell> = Arc::default();
-        let me = Arc::new(Orchestrator {
+        let me = Arc::new_cyclic(|me| Orchestrator {
+            watcher: Orchestrator::new_watcher(me),
             spawner,
             inner: Mutex::new(Inner::default()),
             ports: Arc::default(),
@@ -287,6 +291,7 @@ impl Orchestrator {
                 }
                 gates.push((name.clone(), generation, earlier));
             }
+            self.sync_watches(&inner);
         }
         for (name, generation, earlier) in gates {
             // Most services have nothing to wait for: they start here, and only those that
@@ -400,6 +405,16 @@ impl Orchestrator {
         names: &[String],
         timeout: Option<Duration>,
     ) -> Result<Vec<String>, Refusal> {
+        self.take_down(names, timeout, true)
+    }
+
+    /// `down`; with `unwatch`, what is stopped is no longer watched (a restart keeps it).
+    fn take_down(
+        &self,
+        names: &[String],
+        timeout: Option<Duration>,
+        unwatch: bool,
+    ) -> Result<Vec<String>, Refusal> {
         let (order, supervisors) = {
             let mut inner = self.lock();
             let Some(stack) = inner.stack.clone() else {
@@ -430,6 +445,9 @@ impl Orchestrator {
                 if let Some(Slot::Started { supervisor, .. }) = inner.slots.remove(name) {
                     supervisors.insert(name.clone(), supervisor);
                 }
+            }
+            if unwatch {
+                self.sync_watches(&inner);
             }
             let levels: Vec<Vec<String>> = graph
                 .levels()
@@ -649,6 +667,19 @@ enum Gate {
         cause: Cause,
         via: String,
     },
+}
+
+/// Whether a started instance of `old` is what `new` would start: everything but `watch:`,
+/// which changes what restarts it, not what runs.
+fn runs_the_same(old: &Service, new: &Service) -> bool {
+    match old.watch == new.watch {
+        true => old == new,
+        false => {
+            let mut new = new.clone();
+            new.watch.clone_from(&old.watch);
+            *old == new
+        }
+    }
 }
 
 fn is_alive(s: &ServiceStatus) -> bool {

@@ -37,6 +37,34 @@ pub struct Service {
     /// `export:`: only `berth export` reads it.
     #[serde(default)]
     pub export: Export,
+    /// `watch:`: the files whose changes restart it.
+    #[serde(default)]
+    pub watch: Option<super::watch::Watch>,
+}
+
+impl Service {
+    /// The directory it runs in: `cwd` (ports filled in by `port_of`) under `config_dir`.
+    pub fn directory(
+        &self,
+        config_dir: &std::path::Path,
+        port_of: &dyn Fn(&str) -> Option<u16>,
+    ) -> PathBuf {
+        directory(&self.cwd, config_dir, port_of)
+    }
+}
+
+/// The directory a `cwd` names: relative to the config file's directory, which it is when
+/// empty.
+pub fn directory(
+    cwd: &Template,
+    config_dir: &std::path::Path,
+    port_of: &dyn Fn(&str) -> Option<u16>,
+) -> PathBuf {
+    let cwd = cwd.render(port_of);
+    match cwd.is_empty() {
+        true => config_dir.to_path_buf(),
+        false => config_dir.join(cwd),
+    }
 }
 
 /// What to run: a shell line (`sh -c`) or an argv executed directly.

@@ -150,6 +150,14 @@ pub fn decode(r: &mut Reader, ctx: &Context, outline: &Outline) -> Option<Servic
     let autostart = r.key_or(&fields, &path, "autostart", true, Reader::bool);
     let log = log_policy(r, fields.get("log"), &p("log"));
     let export = export(r, fields.get("export"), &p("export"));
+    // Watched paths are checked against the directory the service would run in with its
+    // configured port (a `cwd` naming a port that moves at start is watched as configured).
+    let directory = cwd.as_ref().map(|t| {
+        crate::stack::service::directory(t, ctx.dir, &|n| ctx.ports.get(n).copied().flatten())
+    });
+    let watch = fields
+        .get("watch")
+        .map(|n| super::watch::decode(r, n, &p("watch"), directory.as_deref()));
 
     if r.diags.len() > start_errors {
         return None;
@@ -179,6 +187,7 @@ pub fn decode(r: &mut Reader, ctx: &Context, outline: &Outline) -> Option<Servic
         autostart: autostart?,
         log: log?,
         export: export?,
+        watch: watch.flatten(),
     })
 }
 

@@ -46,7 +46,7 @@ impl Orchestrator {
             .map(String::from)
             .collect();
         crate::state::check_writable(&stack.state_dir).map_err(Refusal::Unavailable)?;
-        self.down(services, None)?;
+        self.take_down(services, None, false)?;
         let started = self.up(UpRequest {
             stack: (*stack).clone(),
             services: again,

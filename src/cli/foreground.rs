@@ -1,6 +1,7 @@
 //! `berth up --foreground`: bring the stack up, then stay attached, printing every service's
 //! output prefixed with its name in its own colour, until Ctrl-C stops what `up` started
 //! (gracefully; a second Ctrl-C kills it at once) or nothing of it is left running.
+//! Restarts on file changes (`watch:`) are said as they happen, naming the changed file.
 
 use super::args::Global;
 use super::down::{say_stopped, stop_directly, take_down};
@@ -12,6 +13,7 @@ use crate::api::types::StatusResponse;
 use crate::daemon::launch::log_path;
 use crate::daemon::paths::Paths;
 use crate::daemon::supervisor::ServiceState;
+use crate::history::query::EventFilter;
 use crate::logs::read::Follower;
 use crate::stack::Stack;
 use crate::style::Style;
@@ -40,6 +42,7 @@ pub fn run(
             .map(|n| (n.clone(), Follower::new(&log_path(&stack, n))))
             .collect(),
     };
+    let mut watch_notes = WatchNotes::from_now(&stack, &wanted);
     let voice = Voice::of(global);
     let retry = command_line("up -F", services);
     let mut failed = match bring_up(&stack, services, false, timeout, voice, &retry) {
@@ -85,6 +88,8 @@ pub fn run(
         }
         if stopping.is_none() && Instant::now() >= next_status {
             next_status = Instant::now() + STATUS_EVERY;
+            attached.print_new_lines();
+            watch_notes.print_new(&stack);
             match still_running(&stack, &wanted) {
                 Ok(Some(any_failed)) => {
                     attached.print_new_lines();
@@ -119,6 +124,49 @@ impl Attached {
             }
         }
         let _ = out.flush();
+    }
+}
+
+/// The `watch` events of the attached services, from the event log, each said once.
+struct WatchNotes {
+    filter: EventFilter,
+    style: Style,
+}
+
+impl WatchNotes {
+    /// Only what happens from now on.
+    fn from_now(stack: &Stack, wanted: &[String]) -> WatchNotes {
+        let mut filter = EventFilter {
+            services: wanted.to_vec(),
+            kinds: vec!["watch".into()],
+            last: Some(1),
+            ..EventFilter::default()
+        };
+        let newest = super::events::read(stack, &filter)
+            .ok()
+            .and_then(|e| e.last().map(|e| e.id));
+        filter.after_id = Some(newest.unwrap_or(0));
+        filter.last = None;
+        WatchNotes {
+            filter,
+            style: Style::stderr(),
+        }
+    }
+
+    fn print_new(&mut self, stack: &Stack) {
+        // The log unreadable for a moment (being written): the notes come next time.
+        let Ok(events) = super::events::read(stack, &self.filter) else {
+            return;
+        };
+        for e in events {
+            self.filter.after_id = Some(e.id);
+            let who = e.record.service.as_deref().unwrap_or("berth");
+            eprintln!(
+                "{} {}",
+                self.style.yellow(&format!("{who}:")),
+                e.record.message
+            );
+        }
     }
 }
 

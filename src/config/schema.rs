@@ -311,6 +311,36 @@ fn merge(base: &Value, extra: Value) -> Value {
     out
 }
 
+/// `watch:`: a path, a list of paths, or the full form.
+fn watch(duration: &Value) -> Value {
+    let paths = json!({
+        "oneOf": [
+            {"type": "string"},
+            {"type": "array", "items": {"type": "string"}, "minItems": 1}
+        ]
+    });
+    json!({
+        "description": "Restart the service when these files change (paths and globs, relative to its cwd).",
+        "oneOf": [
+            paths.clone(),
+            {
+                "type": "object",
+                "required": ["paths"],
+                "additionalProperties": false,
+                "properties": {
+                    "paths": paths,
+                    "ignore": {
+                        "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+                        "description": "Globs of files whose changes never restart it."
+                    },
+                    "debounce": merge(duration, json!({"default": "300ms"})),
+                    "gitignore": {"type": "boolean", "default": true, "description": "Skip what .gitignore files exclude."}
+                }
+            }
+        ]
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,34 +401,4 @@ mod tests {
             sorted(keys::EXPORT)
         );
     }
-}
-
-/// `watch:`: a path, a list of paths, or the full form.
-fn watch(duration: &Value) -> Value {
-    let paths = json!({
-        "oneOf": [
-            {"type": "string"},
-            {"type": "array", "items": {"type": "string"}, "minItems": 1}
-        ]
-    });
-    json!({
-        "description": "Restart the service when these files change (paths and globs, relative to its cwd).",
-        "oneOf": [
-            paths.clone(),
-            {
-                "type": "object",
-                "required": ["paths"],
-                "additionalProperties": false,
-                "properties": {
-                    "paths": paths,
-                    "ignore": {
-                        "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
-                        "description": "Globs of files whose changes never restart it."
-                    },
-                    "debounce": merge(duration, json!({"default": "300ms"})),
-                    "gitignore": {"type": "boolean", "default": true, "description": "Skip what .gitignore files exclude."}
-                }
-            }
-        ]
-    })
 }

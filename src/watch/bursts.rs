@@ -100,7 +100,7 @@ impl Bursts {
 
 /// The file a burst is said to be about: the most recently changed one that still exists
 /// (an editor's temporary file is gone once renamed over the real one), else the last.
-pub fn named<'a>(files: &'a [PathBuf], exists: impl Fn(&Path) -> bool) -> Option<&'a Path> {
+pub fn named(files: &[PathBuf], exists: impl Fn(&Path) -> bool) -> Option<&Path> {
     files
         .iter()
         .rev()

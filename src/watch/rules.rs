@@ -58,7 +58,14 @@ pub fn for_stack<'a>(stack: &Stack, names: impl IntoIterator<Item = &'a str>) ->
             let watch = service.watch.as_ref()?;
             let base = normal(&service_dir(stack, service, dir));
             let top = watch.gitignore.then(|| repository_top(&base, dir));
-            Rules::new(&service.name, watch, &base, top, vec![normal(&stack.state_dir)]).ok()
+            Rules::new(
+                &service.name,
+                watch,
+                &base,
+                top,
+                vec![normal(&stack.state_dir)],
+            )
+            .ok()
         })
         .collect()
 }
@@ -165,9 +172,7 @@ impl Rules {
                 return true;
             }
             match dir.strip_prefix(&root.path) {
-                Ok(rest) => root
-                    .depth
-                    .is_none_or(|d| rest.components().count() <= d),
+                Ok(rest) => root.depth.is_none_or(|d| rest.components().count() <= d),
                 Err(_) => false,
             }
         });
@@ -259,7 +264,10 @@ mod tests {
         let base = Path::new("/p/api");
         let rules = Rules::new(
             "api",
-            &watch(&["src/**/*.py", "config/*.toml", "Makefile", "lib"], &["*.tmp", "lib/gen"]),
+            &watch(
+                &["src/**/*.py", "config/*.toml", "Makefile", "lib"],
+                &["*.tmp", "lib/gen"],
+            ),
             base,
             None,
             vec!["/p/api/.berth".into()],
@@ -352,7 +360,10 @@ mod tests {
         fs::create_dir_all(repo.join("app/svc")).unwrap();
         fs::create_dir_all(d.path().join("plain/svc")).unwrap();
         let plain = d.path().join("plain");
-        assert_eq!(repository_top(&repo.join("app/svc"), &repo.join("app")), repo);
+        assert_eq!(
+            repository_top(&repo.join("app/svc"), &repo.join("app")),
+            repo
+        );
         assert_eq!(repository_top(&plain.join("svc"), &plain), plain);
         assert_eq!(
             repository_top(&plain.join("svc"), &d.path().join("x")),

@@ -213,7 +213,12 @@ impl Loop {
                 walk(rules, &root.path, &mut self.cache, &mut wanted, &mut |_| {});
             }
         }
-        for gone in self.watched.difference(&wanted).cloned().collect::<Vec<_>>() {
+        for gone in self
+            .watched
+            .difference(&wanted)
+            .cloned()
+            .collect::<Vec<_>>()
+        {
             let _ = self.notify.unwatch(&gone);
             self.watched.remove(&gone);
         }

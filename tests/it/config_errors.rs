@@ -1094,7 +1094,7 @@ const CASES: &[Case] = &[
             "unknown-key-no-suggestion.yaml",
             4,
             5,
-            "unknown key `image` in `services.api`; expected one of: command, cwd, env, env_file, port, alt_ports, depends_on, health, ready_log, notify, start_timeout, restart, restart_delay, restart_delay_max, min_uptime, max_restarts, restart_window, success_codes, stop_signal, stop_timeout, stop_command, pidfile, match, critical, autostart, log, export",
+            "unknown key `image` in `services.api`; expected one of: command, cwd, env, env_file, port, alt_ports, depends_on, health, ready_log, notify, start_timeout, restart, restart_delay, restart_delay_max, min_uptime, max_restarts, restart_window, success_codes, stop_signal, stop_timeout, stop_command, pidfile, match, critical, autostart, log, export, watch",
         )],
     ),
     (
@@ -1246,6 +1246,53 @@ const CASES: &[Case] = &[
             5,
             "YAML syntax error: illegal placement of ':' indicator; is the bracket opened on line 4 closed?",
         )],
+    ),
+    (
+        "watch-missing-path.yaml",
+        &[
+            (
+                "watch-missing-path.yaml",
+                4,
+                27,
+                "services.api.watch: `no-such-dir` does not exist (relative to the service's `cwd`); create it or correct the path",
+            ),
+            (
+                "watch-missing-path.yaml",
+                4,
+                42,
+                "services.api.watch: `nowhere`, where `nowhere/**/*.py` starts, does not exist (relative to the service's `cwd`); create it or correct the path",
+            ),
+            (
+                "watch-missing-path.yaml",
+                4,
+                61,
+                "services.api.watch: invalid glob `src/[oops`: unclosed character class; missing ']'",
+            ),
+            (
+                "watch-missing-path.yaml",
+                9,
+                14,
+                "services.web.watch.paths: nothing to watch; list paths or globs, e.g. `watch: [\"src/**/*.py\"]`",
+            ),
+            (
+                "watch-missing-path.yaml",
+                10,
+                17,
+                "services.web.watch.debounce: invalid duration `soon`; write a number with a unit: `500ms`, `5s`, `2m`, `1h`",
+            ),
+            (
+                "watch-missing-path.yaml",
+                11,
+                7,
+                "unknown key `ignores` in `services.web.watch`; did you mean `ignore`?",
+            ),
+            (
+                "watch-missing-path.yaml",
+                14,
+                12,
+                "services.worker.watch: missing `paths`: what to watch, e.g. `paths: [\"src/**/*.py\"]`",
+            ),
+        ],
     ),
 ];
 

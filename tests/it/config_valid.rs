@@ -148,6 +148,27 @@ fn monitor_and_api_sections_are_read() {
 }
 
 #[test]
+fn watch_shorthand_and_full_form_are_read() {
+    let stack = load(&fixture("valid", "watching.yaml"), &[], None);
+    let api = stack.service("api").unwrap().watch.clone().unwrap();
+    assert_eq!(api.paths, ["*.yaml", "../invalid"]);
+    assert!(api.ignore.is_empty() && api.gitignore);
+    assert_eq!(api.debounce, Duration::from_millis(300));
+    let web = stack.service("web").unwrap().watch.clone().unwrap();
+    assert_eq!(web.paths, ["valid/**/*.yaml", "invalid/"]);
+    assert_eq!(web.ignore, ["*.tmp", "history"]);
+    assert_eq!(web.debounce, Duration::from_secs(1));
+    assert!(!web.gitignore);
+    assert_eq!(
+        stack.services.iter().filter(|s| s.watch.is_none()).count(),
+        0
+    );
+    let printed = resolved(&stack);
+    assert_eq!(printed["services"]["web"]["watch"]["debounce"], "1s");
+    assert_eq!(printed["services"]["api"]["watch"]["gitignore"], true);
+}
+
+#[test]
 fn the_api_token_may_come_from_an_env_file_and_keeps_its_dollars() {
     let p = Project::new(
         "env_file: .env\napi:\n  listen: localhost:9400\n  token: ${BERTH_TOKEN}$$x\nservices:\n  a:\n    command: ./a\n",

@@ -39,3 +39,4 @@ mod status;
 mod supervisor;
 mod support;
 mod top;
+mod watch;

@@ -29,7 +29,11 @@ pub fn decode(r: &mut Reader, node: &Node, path: &str, directory: Option<&Path>)
         }
         _ => (node, None),
     };
-    let paths = paths(r, paths_node, path, directory);
+    let paths_path = match fields {
+        Some(_) => format!("{path}.paths"),
+        None => path.to_string(),
+    };
+    let paths = paths(r, paths_node, &paths_path, directory);
     let (ignore, debounce, gitignore) = match &fields {
         Some(fields) => (
             match fields.get("ignore") {
@@ -56,12 +60,7 @@ pub fn decode(r: &mut Reader, node: &Node, path: &str, directory: Option<&Path>)
 }
 
 /// The watched paths: valid globs, at least one, each existing up to its first glob part.
-fn paths(
-    r: &mut Reader,
-    node: &Node,
-    path: &str,
-    directory: Option<&Path>,
-) -> Option<Vec<String>> {
+fn paths(r: &mut Reader, node: &Node, path: &str, directory: Option<&Path>) -> Option<Vec<String>> {
     let items = r.one_or_many(node);
     if items.is_empty() {
         r.error(

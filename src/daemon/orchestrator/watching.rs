@@ -44,8 +44,12 @@ impl Orchestrator {
                         .map(|s| format!(" of `{s}`"))
                         .unwrap_or_default()
                 ));
-                self.history
-                    .event(service.as_deref(), "watch", &message, serde_json::Value::Null);
+                self.history.event(
+                    service.as_deref(),
+                    "watch",
+                    &message,
+                    serde_json::Value::Null,
+                );
             }
         }
     }

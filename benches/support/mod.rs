@@ -29,7 +29,11 @@ pub fn test_service() -> PathBuf {
         .status()
         .expect("cargo runs");
     assert!(status.success(), "building the test service failed");
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/examples/test-service")
+    // Where cargo put it: `CARGO_TARGET_DIR` when set, as for the build just made.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("release/examples/test-service")
 }
 
 /// `n` distinct ports that were free a moment ago (all held at once while choosing, so none

@@ -59,9 +59,11 @@ fn running_anew(project: &Project, name: &str, old: Option<u64>) -> u64 {
             .find(|s| s["name"] == name)
             .cloned()
             .unwrap_or_default();
-        let pid = view["pid"].as_u64();
-        if view["state"] == "running" && pid.is_some() && pid != old {
-            return pid.unwrap();
+        if let Some(pid) = view["pid"].as_u64()
+            && view["state"] == "running"
+            && Some(pid) != old
+        {
+            return pid;
         }
         assert!(Instant::now() < deadline, "`{name}` did not come back");
         std::thread::sleep(Duration::from_micros(200));

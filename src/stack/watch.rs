@@ -31,6 +31,8 @@ pub struct Reach {
     /// Whether the path has glob syntax; a plain path is matched as itself and everything
     /// under it.
     pub glob: bool,
+    /// The glob part after the root (`**/*.py` of `src/**/*.py`), empty for a plain path.
+    pub rest: String,
 }
 
 /// The characters that make a path component a glob.
@@ -56,6 +58,7 @@ pub fn reach(pattern: &str) -> Reach {
             root,
             depth: None,
             glob: false,
+            rest: String::new(),
         };
     }
     let depth = match rest.iter().any(|p| p.contains("**")) {
@@ -67,6 +70,7 @@ pub fn reach(pattern: &str) -> Reach {
         root,
         depth,
         glob: true,
+        rest: rest.join("/"),
     }
 }
 
@@ -105,6 +109,8 @@ mod tests {
             ("**", "", None, true),
             ("/etc/app/*.conf", "/etc/app", Some(0), true),
             ("web/{a,b}/x", "web", Some(1), true),
+            (".", "", None, false),
+            ("../shared/*.py", "../shared", Some(0), true),
         ];
         for (pattern, root, depth, glob) in table {
             let r = reach(pattern);
@@ -114,6 +120,8 @@ mod tests {
                 "{pattern}"
             );
         }
+        assert_eq!(reach("./src/**/*.py").rest, "**/*.py");
+        assert_eq!(reach("src").rest, "");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! going keeps gathering and gets its next burst only after that restart is done, so two
 //! restarts of one service never overlap. Pure: the caller passes the time.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -16,8 +16,8 @@ pub struct Burst {
     pub service: String,
     /// Distinct changed paths, least recently changed first (at most `KEPT`).
     pub files: Vec<PathBuf>,
-    /// How many changes the burst gathered.
-    pub changes: usize,
+    /// How many distinct paths changed (one written twice is one).
+    pub changed: usize,
 }
 
 #[derive(Debug)]
@@ -25,7 +25,7 @@ struct Open {
     last: Instant,
     debounce: Duration,
     files: Vec<PathBuf>,
-    changes: usize,
+    seen: HashSet<PathBuf>,
 }
 
 #[derive(Debug, Default)]
@@ -42,11 +42,11 @@ impl Bursts {
             last: now,
             debounce,
             files: Vec::new(),
-            changes: 0,
+            seen: HashSet::new(),
         });
         open.last = now;
         open.debounce = debounce;
-        open.changes += 1;
+        open.seen.insert(file.to_path_buf());
         // The most recent change last: it is the likeliest to be the file that was saved.
         open.files.retain(|f| f != file);
         if open.files.len() == KEPT {
@@ -71,8 +71,8 @@ impl Bursts {
                 self.busy.insert(service.clone());
                 Burst {
                     service,
+                    changed: open.seen.len(),
                     files: open.files,
-                    changes: open.changes,
                 }
             })
             .collect()
@@ -141,7 +141,7 @@ mod tests {
             [Burst {
                 service: "api".into(),
                 files: vec!["b.py".into(), "a.py".into()],
-                changes: 3,
+                changed: 2,
             }]
         );
         assert_eq!(b.next(), Some(ms(t0, 550)));
@@ -184,7 +184,7 @@ mod tests {
             b.note("api", D, Path::new(&format!("f{i}")), t0);
         }
         let burst = b.due(ms(t0, 300)).remove(0);
-        assert_eq!((burst.changes, burst.files.len()), (100, KEPT));
+        assert_eq!((burst.changed, burst.files.len()), (100, KEPT));
         assert_eq!(burst.files.last().unwrap(), Path::new("f99"));
     }
 

@@ -84,17 +84,28 @@ fn repository_top(base: &Path, config_dir: &Path) -> PathBuf {
     }
 }
 
-/// A glob matching `pattern` under `base`; `/` is matched literally, `**` crosses it.
-fn absolute(base: &Path, pattern: &str) -> Result<globset::Glob, globset::Error> {
-    let joined = match pattern.starts_with('/') {
-        true => pattern.to_string(),
-        false => format!(
-            "{}/{}",
-            globset::escape(&base.to_string_lossy()),
-            pattern.trim_start_matches("./")
-        ),
+/// The globs of `pattern` under `base`: its fixed part made absolute (and escaped, so a
+/// `[` in a directory's name is no class), its glob part as written; a plain path matches
+/// itself and everything under it. `/` is matched literally, `**` crosses it.
+fn globs_of(base: &Path, pattern: &str) -> Result<(Root, Vec<globset::Glob>), globset::Error> {
+    let r = reach(pattern);
+    let root = normal(&base.join(&r.root));
+    let fixed = globset::escape(root.to_string_lossy().trim_end_matches('/'));
+    let texts = match r.glob {
+        true => vec![format!("{fixed}/{}", r.rest)],
+        false => vec![fixed.clone(), format!("{fixed}/**")],
     };
-    GlobBuilder::new(&joined).literal_separator(true).build()
+    let globs = texts
+        .iter()
+        .map(|t| GlobBuilder::new(t).literal_separator(true).build())
+        .collect::<Result<_, _>>()?;
+    Ok((
+        Root {
+            path: root,
+            depth: r.depth,
+        },
+        globs,
+    ))
 }
 
 impl Rules {
@@ -108,18 +119,11 @@ impl Rules {
         let mut include = GlobSetBuilder::new();
         let mut roots = Vec::new();
         for pattern in &watch.paths {
-            let r = reach(pattern);
-            let root = normal(&base.join(&r.root));
-            let pattern = pattern.trim_end_matches('/');
-            include.add(absolute(base, pattern)?);
-            if !r.glob {
-                // A directory stands for everything under it.
-                include.add(absolute(base, &format!("{pattern}/**"))?);
-            }
-            roots.push(Root {
-                path: root,
-                depth: r.depth,
+            let (root, globs) = globs_of(base, pattern)?;
+            globs.into_iter().for_each(|g| {
+                include.add(g);
             });
+            roots.push(root);
         }
         let mut ignore = GlobSetBuilder::new();
         for pattern in &watch.ignore {
@@ -129,8 +133,15 @@ impl Rules {
                 true => pattern.to_string(),
                 false => format!("**/{pattern}"),
             };
-            ignore.add(absolute(base, &pattern)?);
-            ignore.add(absolute(base, &format!("{pattern}/**"))?);
+            let (_, globs) = globs_of(base, &pattern)?;
+            globs.into_iter().for_each(|g| {
+                ignore.add(g);
+            });
+            // What is under an ignored directory is ignored.
+            let (_, under) = globs_of(base, &format!("{pattern}/**"))?;
+            under.into_iter().for_each(|g| {
+                ignore.add(g);
+            });
         }
         Ok(Rules {
             service: service.to_string(),
@@ -265,7 +276,13 @@ mod tests {
         let rules = Rules::new(
             "api",
             &watch(
-                &["src/**/*.py", "config/*.toml", "Makefile", "lib"],
+                &[
+                    "src/**/*.py",
+                    "config/*.toml",
+                    "Makefile",
+                    "lib",
+                    "../shared/*.py",
+                ],
                 &["*.tmp", "lib/gen"],
             ),
             base,
@@ -289,12 +306,19 @@ mod tests {
             ("/p/api/.berth/logs/api.log", false),
             ("/p/api/src/.git/index", false),
             ("/p/web/src/app.py", false),
+            ("/p/shared/a.py", true),
+            ("/p/shared/sub/a.py", false),
         ];
         for (path, want) in table {
             assert_eq!(rules.wants(Path::new(path), &mut cache), *want, "{path}");
         }
         assert_eq!(rules.shown(Path::new("/p/api/src/app.py")), "src/app.py");
         assert_eq!(rules.shown(Path::new("/q/x")), "/q/x");
+        // `.` is the service's whole directory; a `[` in a directory's name is no class.
+        let here = Rules::new("w", &watch(&["."], &[]), Path::new("/p/[x]"), None, vec![]);
+        let here = here.unwrap();
+        assert!(here.wants(Path::new("/p/[x]/a/b.rs"), &mut cache));
+        assert!(!here.wants(Path::new("/p/x/a.rs"), &mut cache));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use super::bursts::{Bursts, named};
 use super::rules::{GitignoreCache, Rules};
-use notify::event::{EventKind, ModifyKind};
+use notify::event::{EventKind, ModifyKind, RenameMode};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -24,12 +24,12 @@ use std::time::Instant;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Notice {
     /// A burst of changes to `service`'s files: restart it. `file` is the one named (relative
-    /// to the service's directory when under it), `changes` how many the burst gathered. The
-    /// handler returns when the restart is done.
+    /// to the service's directory when under it), `files` how many distinct ones changed.
+    /// The handler returns when the restart is done.
     Changed {
         service: String,
         file: String,
-        changes: usize,
+        files: usize,
     },
     /// Watching `service` (or all, `None`) is not complete, and why.
     Trouble {
@@ -184,7 +184,7 @@ impl Loop {
             let notice = Notice::Changed {
                 service: burst.service.clone(),
                 file,
-                changes: burst.changes,
+                files: burst.changed,
             };
             let (handler, done) = (Arc::clone(&self.handler), self.done.clone());
             let service = burst.service;
@@ -269,21 +269,27 @@ impl Loop {
         if !relevant {
             return;
         }
-        // Made, or moved in (a rename's paths are its old and its new name).
-        let arrival = matches!(
-            event.kind,
-            EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_))
-        );
+        // Told by the kind, not by looking: a directory removed and made again at once
+        // exists by the time its removal is read. (A rename also comes as `Both`, after its
+        // `From` and `To`, which say all of it.)
+        let (gone, came) = match event.kind {
+            EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
+                (true, false)
+            }
+            EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
+                (false, true)
+            }
+            _ => (false, false),
+        };
         let now = Instant::now();
         for path in &event.paths {
             let path = crate::stack::watch::normal(path);
             self.cache.changed(&path);
             let mut changed = vec![path.clone()];
-            if !path.exists() {
-                // Removed or moved away: its watch went with it, and a directory made again
-                // is registered anew.
-                self.watched.remove(&path);
-            } else if arrival && path.is_dir() {
+            if gone {
+                // Its watch, and those of the directories under it, went with it.
+                self.watched.retain(|w| !w.starts_with(&path));
+            } else if came && path.is_dir() {
                 changed.extend(self.arrived(&path));
             }
             for file in changed {

@@ -34,8 +34,8 @@ impl Orchestrator {
             Notice::Changed {
                 service,
                 file,
-                changes,
-            } => self.restart_for_change(&service, &file, changes),
+                files,
+            } => self.restart_for_change(&service, &file, files),
             Notice::Trouble { service, message } => {
                 crate::daemon::log(format_args!(
                     "watching files{}: {message}",
@@ -54,7 +54,7 @@ impl Orchestrator {
         }
     }
 
-    fn restart_for_change(self: &Arc<Self>, service: &str, file: &str, changes: usize) {
+    fn restart_for_change(self: &Arc<Self>, service: &str, file: &str, files: usize) {
         let state = match self.lock().slots.get(service) {
             Some(Slot::Started { supervisor, .. }) => Some(supervisor.status().state),
             _ => None,
@@ -62,16 +62,17 @@ impl Orchestrator {
         if !state.is_some_and(restarts_on_change) {
             return;
         }
-        let more = match changes {
+        let more = match files {
             0 | 1 => String::new(),
-            n => format!(" ({n} changes)"),
+            2 => " (and 1 more file)".to_string(),
+            n => format!(" (and {} more files)", n - 1),
         };
         let why = format!("restarted: {file} changed");
         self.history.event(
             Some(service),
             "watch",
             &format!("{file} changed{more}: restarting"),
-            serde_json::json!({ "file": file, "changes": changes }),
+            serde_json::json!({ "file": file, "files": files }),
         );
         if let Err(e) = self.restart(&[service.to_string()], Some(&why)) {
             crate::daemon::log(format_args!(

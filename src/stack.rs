@@ -7,6 +7,7 @@ pub mod graph;
 pub mod health;
 pub mod pattern;
 pub mod ranges;
+pub mod replicas;
 pub mod service;
 pub mod signal;
 pub mod template;
@@ -42,8 +43,12 @@ pub struct Stack {
     /// The `alerts:` section: channels and rules.
     #[serde(default)]
     pub alerts: alerts::Alerts,
-    /// In the order of the config file.
+    /// In the order of the config file; a service with `replicas` is there as its instances
+    /// `NAME.1` … `NAME.N` (see `replicas.rs`).
     pub services: Vec<Service>,
+    /// The services with `replicas`, as written, by name.
+    #[serde(default)]
+    pub replicated: std::collections::BTreeMap<String, replicas::Replicated>,
 }
 
 /// The `ports:` section: how `up` treats a configured port that someone else holds.

@@ -11,7 +11,8 @@ use crate::api::services::{
     ActionRequest, ActionResponse, LogLine, PortsResponse, SampleView, ServiceDetail,
 };
 use crate::api::types::{
-    DashboardResponse, DownRequest, ErrorBody, StatusResponse, UpRequest, UpResponse,
+    DashboardResponse, DownRequest, ErrorBody, ScaleRequest, ScaleResponse, StatusResponse,
+    UpRequest, UpResponse,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
@@ -105,6 +106,7 @@ pub struct Unavailable(ErrorBody);
         routes::restart,
         routes::up,
         routes::down,
+        routes::scale,
         routes::daemon_stop,
         routes::logs,
         routes::events,
@@ -365,6 +367,16 @@ mod routes {
             (status = 413, response = TooLarge),
             (status = 503, response = Unavailable)))]
     pub fn down() {}
+
+    /// What `berth scale` sends: the number of instances of replicated services, in the running stack (not the file)
+    #[utoipa::path(post, path = "/v1/scale", tag = "stack",
+        request_body = ScaleRequest,
+        responses(
+            (status = 200, description = "The counts changed; the extra instances stopped (highest first), the new ones being started", body = ScaleResponse),
+            (status = 400, response = BadRequest),
+            (status = 413, response = TooLarge),
+            (status = 503, response = Unavailable)))]
+    pub fn scale() {}
 
     /// Stops the daemon; the services keep running
     #[utoipa::path(post, path = "/v1/daemon/stop", tag = "stack",

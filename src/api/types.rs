@@ -28,6 +28,32 @@ pub struct DownRequest {
     pub timeout_ms: Option<u64>,
 }
 
+/// `POST /v1/scale`: how many instances each replicated service should have, in the running
+/// stack (not in the file: the next `berth up` goes back to the file's `replicas`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ScaleRequest {
+    /// Service name to instance count (1 to 1000), e.g. `{"api": 3}`.
+    pub services: BTreeMap<String, u32>,
+}
+
+/// What `scale` changed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScaleResponse {
+    pub services: Vec<Scaled>,
+    /// The instances being started (and what they depend on), in start order.
+    pub started: Vec<String>,
+    /// The instances stopped, highest first, once they have stopped.
+    pub stopped: Vec<String>,
+}
+
+/// One service's count before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Scaled {
+    pub service: String,
+    pub from: u32,
+    pub to: u32,
+}
+
 /// What `up` is bringing up, in start order.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UpResponse {

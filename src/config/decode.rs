@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod health;
 pub mod monitor;
+pub mod replicas;
 pub mod service;
 pub mod watch;
 
@@ -119,6 +120,8 @@ pub fn decode(r: &mut Reader, root: &Node, file: &Path, options: &Options) -> Op
     if !r.diags.is_empty() {
         return None;
     }
+    let services = services.into_iter().collect::<Option<Vec<_>>>()?;
+    let (services, replicated) = replicas::expand(r, &outlines, services, &ports.reserved)?;
     Some(Stack {
         project: project?,
         file: file.to_path_buf(),
@@ -129,7 +132,8 @@ pub fn decode(r: &mut Reader, root: &Node, file: &Path, options: &Options) -> Op
         monitor,
         api,
         alerts,
-        services: services.into_iter().collect::<Option<_>>()?,
+        services,
+        replicated,
     })
 }
 

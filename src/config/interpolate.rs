@@ -1,4 +1,5 @@
-//! `${...}` interpolation: `${port}`, `${name}`, `${services.NAME.port}`, `${VAR}`,
+//! `${...}` interpolation: `${port}`, `${name}`, `${replica}`, `${services.NAME.port}`,
+//! `${services.NAME.ports}`, `${VAR}`,
 //! `${VAR:-default}`, `${VAR-default}`, `${VAR:?message}`, `${VAR?message}` and `$$`.
 //! Variables are resolved now; ports stay open in the `Template` (they may move at start).
 
@@ -24,7 +25,7 @@ pub struct Problem {
     pub message: String,
 }
 
-const KNOWN: &str = "berth knows `${port}`, `${name}`, `${services.NAME.port}` and `${VAR}`";
+const KNOWN: &str = "berth knows `${port}`, `${name}`, `${replica}`, `${services.NAME.port}`, `${services.NAME.ports}` and `${VAR}`";
 
 pub fn interpolate(text: &str, scope: &Scope) -> Result<Template, Vec<Problem>> {
     let chars: Vec<char> = text.chars().collect();
@@ -85,11 +86,19 @@ fn resolve(inner: &str, scope: &Scope) -> Result<Part, String> {
             None => Err("`${name}` is only available inside a service".to_string()),
             Some(name) => Ok(Part::Text(name.to_string())),
         },
+        // Where it may stand (a replicated service's command, env and cwd) is checked by the
+        // service's decoding, which knows the key.
+        "replica" => match scope.service {
+            None => Err("`${replica}` is only available inside a service".to_string()),
+            Some(_) => Ok(Part::Replica),
+        },
         _ => match inner.strip_prefix("services.") {
-            Some(rest) => match rest.strip_suffix(".port") {
-                Some(name) => service_port(name, scope, &format!("${{{inner}}}")),
-                None => Err(format!(
-                    "`${{{inner}}}`: a service offers only its port, as `${{services.NAME.port}}`"
+            Some(rest) => match (rest.strip_suffix(".port"), rest.strip_suffix(".ports")) {
+                (Some(name), _) => service_port(name, scope, &format!("${{{inner}}}")),
+                (_, Some(name)) => service_port(name, scope, &format!("${{{inner}}}"))
+                    .map(|_| Part::Ports(name.to_string())),
+                _ => Err(format!(
+                    "`${{{inner}}}`: a service offers its port and ports, as `${{services.NAME.port}}` and `${{services.NAME.ports}}`"
                 )),
             },
             None => variable(inner, scope),
@@ -197,6 +206,21 @@ mod tests {
         assert_eq!(render("serve --port ${port}"), "serve --port 9999");
         assert_eq!(render("${name}-${services.api.port}"), "api-9999");
         assert_eq!(render("${HOME}/x"), "/home/a/x");
+        assert_eq!(render("${services.api.ports}"), "9999");
+        assert_eq!(
+            run("w${replica}", Some("api")).unwrap().parts(),
+            [Part::Text("w".into()), Part::Replica]
+        );
+        assert!(
+            problem("${replica}", None)
+                .message
+                .contains("only available inside a service")
+        );
+        assert!(
+            problem("${services.worker.ports}", Some("api"))
+                .message
+                .contains("service `worker` has no `port`")
+        );
         assert_eq!(
             render("${MISSING:-d}|${EMPTY:-d}|${EMPTY-d}|${MISSING-d}"),
             "d|d||d"
@@ -236,7 +260,7 @@ mod tests {
         assert!(
             problem("${services.api.host}", None)
                 .message
-                .contains("only its port")
+                .contains("offers its port and ports")
         );
         assert!(problem("a ${HOME", None).message.contains("unterminated"));
         assert!(

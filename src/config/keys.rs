@@ -71,6 +71,7 @@ pub const SERVICE: &[&str] = &[
     "log",
     "export",
     "watch",
+    "replicas",
 ];
 
 /// The full form of `watch:` (the shorthand is a list of paths).

@@ -15,10 +15,20 @@ use std::path::Path;
 
 pub fn resolved(stack: &Stack) -> Value {
     let dir = stack.file.parent().unwrap_or(Path::new("/"));
+    // A replicated service is shown once, as written, with its count; not as its instances.
     let services: Map<String, Value> = stack
         .services
         .iter()
-        .map(|s| (s.name.clone(), service(stack, s, dir)))
+        .filter_map(|s| match &s.replica {
+            None => Some((s.name.clone(), service(stack, s, dir))),
+            Some(r) if r.index == 1 => {
+                let replicated = stack.replicated.get(&r.of)?;
+                let mut out = service(stack, &replicated.definition, dir);
+                out["replicas"] = json!(replicated.count);
+                Some((r.of.clone(), out))
+            }
+            Some(_) => None,
+        })
         .collect();
     json!({
         "project": stack.project,
@@ -133,7 +143,7 @@ fn rule(rule: &Rule) -> Value {
 }
 
 fn service(stack: &Stack, s: &Service, dir: &Path) -> Value {
-    let text = |t: &Template| escape(&t.render(&|name| stack.configured_port(name)));
+    let text = |t: &Template| t.render_escaped(&|name| stack.configured_port(name));
     let command = |c: &Command| match c {
         Command::Shell(line) => json!(text(line)),
         Command::Exec(args) => json!(args.iter().map(text).collect::<Vec<_>>()),
@@ -143,15 +153,17 @@ fn service(stack: &Stack, s: &Service, dir: &Path) -> Value {
         out.insert(key.to_string(), value);
     };
     put("command", command(&s.command));
-    let cwd = s.cwd.render(&|n| stack.configured_port(n));
+    // Escaped part by part: the directory's `$` doubled, a `${replica}` in `cwd` kept.
+    let cwd = s.cwd.render_escaped(&|n| stack.configured_port(n));
+    let dir = escape(&dir.display().to_string());
     let cwd = if cwd.is_empty() {
-        dir.to_path_buf()
+        std::path::PathBuf::from(dir)
     } else {
-        dir.join(cwd)
+        Path::new(&dir).join(cwd)
     };
     // `components` drops the `.` segments a relative `cwd: .` would leave.
     let cwd: std::path::PathBuf = cwd.components().collect();
-    put("cwd", json!(escape(&cwd.display().to_string())));
+    put("cwd", json!(cwd.display().to_string()));
     put(
         "env",
         Value::Object(

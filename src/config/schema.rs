@@ -113,6 +113,10 @@ pub fn schema() -> Value {
             "match": {"type": "string", "description": "Regex on the command line recognising an instance berth did not start."},
             "critical": {"type": "boolean", "default": true},
             "autostart": {"type": "boolean", "default": true},
+            "replicas": {
+                "type": "integer", "minimum": 1, "maximum": crate::stack::replicas::MAX,
+                "description": "Run this many instances, NAME.1 … NAME.N"
+            },
             "log": {
                 "type": "object",
                 "additionalProperties": false,

@@ -10,6 +10,9 @@ use crate::stack::{Service, Stack};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The instance's number, in a replicated service's environment.
+pub const REPLICA: &str = "BERTH_REPLICA";
+
 /// Where a service's files live in the state dir.
 pub fn log_path(stack: &Stack, service: &str) -> PathBuf {
     stack.state_dir.join("logs").join(format!("{service}.log"))
@@ -40,6 +43,9 @@ pub fn environment(
     );
     env.insert(markers::PROJECT.into(), stack.project.clone());
     env.insert(markers::SERVICE.into(), service.name.clone());
+    if let Some(replica) = &service.replica {
+        env.insert(REPLICA.into(), replica.index.to_string());
+    }
     for other in &stack.services {
         if let Some(port) = port_of(&other.name) {
             env.insert(port_variable(&other.name), port.to_string());

@@ -7,6 +7,7 @@
 mod alerting;
 mod blame;
 mod restart;
+mod scale;
 mod watching;
 
 use super::port_plan::Assigned;
@@ -243,6 +244,7 @@ impl Orchestrator {
                 .cloned()
                 .collect();
             for name in removed {
+                ports.forget(&name);
                 if let Some(Slot::Started { supervisor, .. }) = inner.slots.remove(&name) {
                     self.retire(&mut inner, &name, supervisor);
                 }
@@ -368,7 +370,12 @@ impl Orchestrator {
         let verdict = if retiring {
             Gate::Wait
         } else {
-            dependencies_verdict(&inner, service)
+            // The stack as it is now: a `scale` since this gate began changes what it waits for.
+            let current = inner
+                .stack
+                .clone()
+                .unwrap_or_else(|| Arc::clone(&launch.stack));
+            dependencies_verdict(&inner, &current, service)
         };
         match verdict {
             Gate::Wait => return Some(launch),
@@ -421,7 +428,7 @@ impl Orchestrator {
                 return Ok(Vec::new());
             };
             for name in names {
-                if stack.service(name).is_none() {
+                if !stack.knows(name) {
                     return Err(Refusal::BadRequest(format!(
                         "no service `{name}` in the config"
                     )));
@@ -607,7 +614,7 @@ pub fn validate(request: &UpRequest) -> Result<(), String> {
             return Err(format!("service `{}` is defined twice", service.name));
         }
         for dep in &service.depends_on {
-            if !services.iter().any(|s| s.name == dep.service) {
+            if request.stack.members(&dep.service).is_empty() {
                 return Err(format!(
                     "`{}` depends on `{}`, which is not in the config",
                     service.name, dep.service
@@ -619,7 +626,7 @@ pub fn validate(request: &UpRequest) -> Result<(), String> {
         return Err(format!("dependency cycle: {}", cycle.join(" -> ")));
     }
     for name in &request.services {
-        if !services.iter().any(|s| s.name == *name) {
+        if !request.stack.knows(name) {
             return Err(format!("no service `{name}` in the config"));
         }
     }
@@ -689,17 +696,24 @@ fn is_alive(s: &ServiceStatus) -> bool {
     )
 }
 
-/// Whether every dependency of `service` meets its condition, may still, or never will.
-fn dependencies_verdict(inner: &Inner, service: &Service) -> Gate {
-    for dep in &service.depends_on {
+/// Whether every dependency of `service` meets its condition, may still, or never will. A
+/// dependency on a replicated service is one on each of its instances.
+fn dependencies_verdict(inner: &Inner, stack: &Stack, service: &Service) -> Gate {
+    let instances = service.depends_on.iter().flat_map(|dep| {
+        stack
+            .members(&dep.service)
+            .into_iter()
+            .map(move |m| (m.name.as_str(), dep.condition))
+    });
+    for (dependency, condition) in instances {
         let blocked = |root: &str, what| Gate::Blocked {
             cause: Cause {
                 root: root.to_string(),
                 what,
             },
-            via: dep.service.clone(),
+            via: dependency.to_string(),
         };
-        let status = match inner.slots.get(&dep.service) {
+        let status = match inner.slots.get(dependency) {
             Some(Slot::Started { supervisor, .. }) => supervisor.status(),
             Some(Slot::Waiting { .. }) => return Gate::Wait,
             // The root that kept the dependency back keeps this one back too.
@@ -708,14 +722,14 @@ fn dependencies_verdict(inner: &Inner, service: &Service) -> Gate {
             }) => {
                 return Gate::Blocked {
                     cause: cause.clone(),
-                    via: dep.service.clone(),
+                    via: dependency.to_string(),
                 };
             }
             Some(Slot::Blocked { cause: None, .. }) | None => {
-                return blocked(&dep.service, End::NotStarted);
+                return blocked(dependency, End::NotStarted);
             }
         };
-        let met = match dep.condition {
+        let met = match condition {
             Condition::Started => {
                 status.main.is_some()
                     || matches!(status.state, ServiceState::Running | ServiceState::Exited)
@@ -731,8 +745,8 @@ fn dependencies_verdict(inner: &Inner, service: &Service) -> Gate {
         }
         // Its own reason (how it failed) is its own to tell, once: not repeated here.
         match status.state {
-            ServiceState::Failed => return blocked(&dep.service, End::Failed),
-            ServiceState::Stopped => return blocked(&dep.service, End::Stopped),
+            ServiceState::Failed => return blocked(dependency, End::Failed),
+            ServiceState::Stopped => return blocked(dependency, End::Stopped),
             _ => return Gate::Wait,
         }
     }

@@ -34,6 +34,14 @@ impl Assigned {
             .insert(name.to_string(), port);
     }
 
+    /// A service no longer in the stack (an instance scaled away) has no port.
+    pub fn forget(&self, name: &str) {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+    }
+
     /// Ports of every service but `name`: assigned, or configured.
     fn claimed_by_others(&self, stack: &Stack, name: &str) -> Vec<u16> {
         let assigned = self.0.read().unwrap_or_else(|e| e.into_inner());

@@ -13,7 +13,9 @@ use super::service_routes;
 use super::spawner::Spawner;
 use super::stream_routes;
 use super::web_routes;
-use crate::api::types::{DashboardResponse, DownRequest, ErrorBody, UpRequest, UpResponse};
+use crate::api::types::{
+    DashboardResponse, DownRequest, ErrorBody, ScaleRequest, UpRequest, UpResponse,
+};
 use axum::body::Bytes;
 use axum::extract::Path;
 use axum::extract::State;
@@ -134,6 +136,7 @@ fn router(app: App) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/up", post(up))
         .route("/v1/down", post(down))
+        .route("/v1/scale", post(scale))
         .route("/v1/daemon/stop", post(stop))
         .route("/v1/stats", get(reading(history_routes::stats)))
         .route("/v1/events", get(streaming(stream_routes::events)))
@@ -462,6 +465,21 @@ async fn down(State(app): State<App>, body: JsonBody) -> Response {
     let orchestrator = Arc::clone(&app.orchestrator);
     let timeout = request.timeout_ms.map(std::time::Duration::from_millis);
     answer(blocking(move || orchestrator.down(&request.services, timeout)).await)
+}
+
+/// `POST /v1/scale`: instances added or taken away in the running stack.
+async fn scale(State(app): State<App>, body: JsonBody) -> Response {
+    let request: ScaleRequest = match json_object(body) {
+        Ok(request) => request,
+        Err((status, message)) => return error(status, message),
+    };
+    let orchestrator = Arc::clone(&app.orchestrator);
+    match blocking(move || orchestrator.scale(&request.services)).await {
+        Ok(Ok(scaled)) => Json(scaled).into_response(),
+        Ok(Err(Refusal::BadRequest(message))) => error(StatusCode::BAD_REQUEST, message),
+        Ok(Err(Refusal::Unavailable(message))) => error(StatusCode::SERVICE_UNAVAILABLE, message),
+        Err(response) => response,
+    }
 }
 
 /// `POST /v1/dashboard`: a login address for the dashboard, on the API's TCP listener or on

@@ -9,21 +9,45 @@ use std::collections::{BTreeSet, VecDeque};
 pub struct Graph<'a> {
     names: Vec<&'a str>,
     deps: Vec<Vec<usize>>,
+    /// Replicated services and their instances: a name that stands for all of them, as a
+    /// dependency and as a root.
+    groups: Vec<(&'a str, Vec<usize>)>,
 }
 
 impl<'a> Graph<'a> {
+    /// A dependency on a replicated service is one on every instance of it.
     pub fn new(services: &'a [Service]) -> Graph<'a> {
-        Graph::from_deps(
+        let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+        for (i, s) in services.iter().enumerate() {
+            if let Some(r) = &s.replica {
+                match groups.iter_mut().find(|(g, _)| *g == r.of) {
+                    Some((_, members)) => members.push(i),
+                    None => groups.push((r.of.as_str(), vec![i])),
+                }
+            }
+        }
+        let members = |dep: &'a str| -> Vec<&'a str> {
+            match groups.iter().find(|(g, _)| *g == dep) {
+                Some((_, m)) => m.iter().map(|&i| services[i].name.as_str()).collect(),
+                None => vec![dep],
+            }
+        };
+        let mut graph = Graph::from_deps(
             services
                 .iter()
                 .map(|s| {
                     (
                         s.name.as_str(),
-                        s.depends_on.iter().map(|d| d.service.as_str()).collect(),
+                        s.depends_on
+                            .iter()
+                            .flat_map(|d| members(d.service.as_str()))
+                            .collect(),
                     )
                 })
                 .collect(),
-        )
+        );
+        graph.groups = groups;
+        graph
     }
 
     /// Builds the graph from `(name, dependencies)`; dependencies naming no node are ignored
@@ -39,11 +63,36 @@ impl<'a> Graph<'a> {
                 v
             })
             .collect();
-        Graph { names, deps }
+        Graph {
+            names,
+            deps,
+            groups: Vec::new(),
+        }
     }
 
     fn index(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|n| *n == name)
+    }
+
+    /// The nodes a root stands for: a service, or every instance of a replicated one.
+    fn roots(&self, roots: &[&str]) -> Vec<usize> {
+        roots
+            .iter()
+            .flat_map(|r| match self.groups.iter().find(|(g, _)| g == r) {
+                Some((_, members)) => members.clone(),
+                None => self.index(r).into_iter().collect(),
+            })
+            .collect()
+    }
+
+    /// Whether `i`, once in `seen`, takes its dependents along: a plain service does; an
+    /// instance only with every other instance of its service (one instance stopped leaves
+    /// the pool, and what depends on it, running).
+    fn carries(&self, i: usize, seen: &BTreeSet<usize>) -> bool {
+        self.groups
+            .iter()
+            .find(|(_, members)| members.contains(&i))
+            .is_none_or(|(_, members)| members.iter().all(|m| seen.contains(m)))
     }
 
     /// Groups in start order: every service comes after all of its dependencies, and the
@@ -79,25 +128,35 @@ impl<'a> Graph<'a> {
 
     /// The named services and everything they depend on, directly or not, in start order.
     pub fn with_dependencies(&self, roots: &[&str]) -> Vec<&'a str> {
-        self.closure(roots, |i| self.deps[i].clone())
+        self.closure(roots, |i, _| self.deps[i].clone())
     }
 
     /// The named services and everything that depends on them, directly or not, in start
     /// order (stop them in reverse).
     pub fn with_dependents(&self, roots: &[&str]) -> Vec<&'a str> {
-        self.closure(roots, |i| {
+        self.closure(roots, |i, seen| {
+            // The last instance of a service to be reached brings its dependents along.
+            let instances: Vec<usize> = match self.groups.iter().find(|(_, m)| m.contains(&i)) {
+                Some((_, members)) if self.carries(i, seen) => members.clone(),
+                Some(_) => return Vec::new(),
+                None => vec![i],
+            };
             (0..self.names.len())
-                .filter(|&j| self.deps[j].contains(&i))
+                .filter(|&j| instances.iter().any(|i| self.deps[j].contains(i)))
                 .collect()
         })
     }
 
-    fn closure(&self, roots: &[&str], next: impl Fn(usize) -> Vec<usize>) -> Vec<&'a str> {
+    fn closure(
+        &self,
+        roots: &[&str],
+        next: impl Fn(usize, &BTreeSet<usize>) -> Vec<usize>,
+    ) -> Vec<&'a str> {
         let mut seen = BTreeSet::new();
-        let mut queue: VecDeque<usize> = roots.iter().filter_map(|r| self.index(r)).collect();
+        let mut queue: VecDeque<usize> = self.roots(roots).into_iter().collect();
         while let Some(i) = queue.pop_front() {
             if seen.insert(i) {
-                queue.extend(next(i));
+                queue.extend(next(i, &seen));
             }
         }
         self.levels()
@@ -253,6 +312,36 @@ mod tests {
         assert_eq!(g.with_dependencies(&["web"]), ["db", "api", "web"]);
         assert_eq!(g.with_dependents(&["db"]), ["db", "api", "web"]);
         assert_eq!(g.with_dependencies(&["x"]), ["x"]);
+    }
+
+    #[test]
+    fn a_replicated_service_stands_for_every_instance() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("berth.yaml");
+        std::fs::write(
+            &file,
+            "services:\n  db: { command: db }\n  api: { command: api, replicas: 3, depends_on: [db] }\n  web: { command: web, depends_on: [api] }\n",
+        )
+        .unwrap();
+        let stack = crate::config::load(&file, &Default::default()).unwrap();
+        let g = Graph::new(&stack.services);
+        assert_eq!(
+            g.levels(),
+            [vec!["db"], vec!["api.1", "api.2", "api.3"], vec!["web"]],
+            "web waits for every instance"
+        );
+        assert_eq!(g.with_dependencies(&["web"]).len(), 5);
+        assert_eq!(
+            g.with_dependents(&["api"]),
+            ["api.1", "api.2", "api.3", "web"]
+        );
+        assert_eq!(
+            g.with_dependents(&["db"]),
+            ["db", "api.1", "api.2", "api.3", "web"]
+        );
+        // One instance stopped or restarted leaves the pool, and what depends on it, running.
+        assert_eq!(g.with_dependents(&["api.2"]), ["api.2"]);
+        assert_eq!(g.with_dependencies(&["api.2"]), ["db", "api.2"]);
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct Service {
     /// `watch:`: the files whose changes restart it.
     #[serde(default)]
     pub watch: Option<super::watch::Watch>,
+    /// Set on an instance of a service with `replicas`: which one.
+    #[serde(default)]
+    pub replica: Option<super::replicas::Replica>,
 }
 
 impl Service {

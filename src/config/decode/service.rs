@@ -3,11 +3,13 @@
 use super::env_files;
 use crate::config::interpolate::Scope;
 use crate::config::keys;
-use crate::config::reader::{Reader, at};
+use crate::config::reader::{Fields, Reader, at};
 use crate::config::source::Span;
 use crate::config::yaml::{Kind, Node};
 use crate::stack::Service;
+use crate::stack::health::Probe;
 use crate::stack::ranges::RangeList;
+use crate::stack::replicas::MAX;
 use crate::stack::service::{
     Condition, Dependency, Export, LogPolicy, RestartMode, RestartPolicy, StopPolicy, defaults,
 };
@@ -40,6 +42,8 @@ pub struct Outline<'n> {
     pub depends_on: Vec<Dependency>,
     /// Each dependency's position, in `depends_on` order.
     pub dep_spans: Vec<Span>,
+    /// `replicas`, and where it was written.
+    pub replicas: Option<(u32, Span)>,
 }
 
 pub fn outline<'n>(r: &mut Reader, name: &'n str, key: &Node, node: &'n Node) -> Outline<'n> {
@@ -55,6 +59,73 @@ pub fn outline<'n>(r: &mut Reader, name: &'n str, key: &Node, node: &'n Node) ->
         port_span: port_node.map(|n| n.span),
         depends_on,
         dep_spans,
+        replicas: node
+            .get("replicas")
+            .and_then(|n| replicas(r, n, &format!("{path}.replicas")).map(|c| (c, n.span))),
+    }
+}
+
+/// `replicas: N`, 1 to `replicas::MAX`; 0 is refused with the ways to have no instance.
+fn replicas(r: &mut Reader, node: &Node, path: &str) -> Option<u32> {
+    let count = r.int(node, path, 0, i64::from(MAX))?;
+    if count == 0 {
+        r.error(
+            node.span,
+            at(
+                path,
+                "0 instances: a service runs at least one; to keep it defined without starting it, use `autostart: false`",
+            ),
+        );
+        return None;
+    }
+    Some(count as u32)
+}
+
+/// `${replica}` stands only in `command`, `env` and `cwd` of a service with `replicas`:
+/// anywhere else, one value for all instances is read.
+fn replica_refs(r: &mut Reader, fields: &Fields, service: &Service, replicated: bool, path: &str) {
+    let mut placed: Vec<(&str, bool)> = vec![
+        (
+            "command",
+            service.command.templates().iter().any(|t| t.uses_replica()),
+        ),
+        ("cwd", service.cwd.uses_replica()),
+        ("env", service.env.values().any(Template::uses_replica)),
+    ];
+    let elsewhere = [
+        (
+            "stop_command",
+            service
+                .stop
+                .command
+                .as_ref()
+                .is_some_and(Template::uses_replica),
+        ),
+        (
+            "health",
+            service.health.as_ref().is_some_and(|h| match &h.probe {
+                Probe::Http { url, .. } => url.uses_replica(),
+                Probe::Tcp { address } => address.uses_replica(),
+                Probe::Exec { command } => command.templates().iter().any(|t| t.uses_replica()),
+            }),
+        ),
+    ];
+    if replicated {
+        placed.clear();
+    }
+    for (key, uses) in placed.into_iter().chain(elsewhere) {
+        let Some(node) = fields.get(key).filter(|_| uses) else {
+            continue;
+        };
+        let why = if replicated {
+            "only `command`, `env` and `cwd` may use it"
+        } else {
+            "this service has no `replicas`"
+        };
+        r.error(
+            node.span,
+            format!("{path}.{key}: `${{replica}}` is the instance's number, and {why}"),
+        );
     }
 }
 
@@ -162,7 +233,7 @@ pub fn decode(r: &mut Reader, ctx: &Context, outline: &Outline) -> Option<Servic
     if r.diags.len() > start_errors {
         return None;
     }
-    Some(Service {
+    let service = Service {
         name: name.to_string(),
         command: command?,
         cwd: cwd?,
@@ -188,7 +259,10 @@ pub fn decode(r: &mut Reader, ctx: &Context, outline: &Outline) -> Option<Servic
         log: log?,
         export: export?,
         watch: watch.flatten(),
-    })
+        replica: None,
+    };
+    replica_refs(r, &fields, &service, outline.replicas.is_some(), &path);
+    (r.diags.len() == start_errors).then_some(service)
 }
 
 /// The service's variables, lowest precedence first: top-level env files, top-level `env`

@@ -5,10 +5,26 @@
 
 use super::{Orchestrator, Refusal};
 use crate::api::types::UpRequest;
+use crate::stack::Stack;
 use crate::stack::graph::Graph;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The stack the daemon runs and the last `up`'s environment.
+type Running = (Arc<Stack>, Arc<BTreeMap<String, String>>);
+
 impl Orchestrator {
+    /// The stack the daemon runs and its environment, or why there is none yet.
+    pub(super) fn running(&self) -> Result<Running, Refusal> {
+        let inner = self.lock();
+        let Some(stack) = inner.stack.clone() else {
+            return Err(Refusal::Unavailable(
+                "no stack loaded yet: run `berth up` first".into(),
+            ));
+        };
+        Ok((stack, Arc::clone(&inner.env)))
+    }
+
     /// Restarts `services`; `reason`, when given, is shown in their status until the next
     /// `up` of them. Returns what was brought up again.
     pub fn restart(
@@ -16,17 +32,9 @@ impl Orchestrator {
         services: &[String],
         reason: Option<&str>,
     ) -> Result<Vec<String>, Refusal> {
-        let (stack, env) = {
-            let inner = self.lock();
-            let Some(stack) = inner.stack.clone() else {
-                return Err(Refusal::Unavailable(
-                    "no stack loaded yet: run `berth up` first".into(),
-                ));
-            };
-            (stack, Arc::clone(&inner.env))
-        };
+        let (stack, env) = self.running()?;
         for name in services {
-            if stack.service(name).is_none() {
+            if !stack.knows(name) {
                 return Err(Refusal::BadRequest(format!(
                     "no service `{name}` in the config"
                 )));
@@ -38,7 +46,9 @@ impl Orchestrator {
             .filter(|(_, s)| super::is_alive(s))
             .map(|(name, _)| name)
             .collect();
-        let roots: Vec<&str> = services.iter().map(String::as_str).collect();
+        // `api` means each of its instances, each brought up again even if it had failed.
+        let instances = stack.expand_names(services);
+        let roots: Vec<&str> = instances.iter().map(String::as_str).collect();
         let again: Vec<String> = Graph::new(&stack.services)
             .with_dependents(&roots)
             .into_iter()

@@ -24,7 +24,9 @@ pub mod logs;
 pub mod man;
 pub mod ports;
 pub mod progress;
+pub mod replicas;
 pub mod restart;
+pub mod scale;
 pub mod schema;
 pub mod shim;
 pub mod stats;
@@ -137,6 +139,11 @@ pub fn main() -> i32 {
         ),
         Command::Ensure { services, timeout } => ensure::run(&cli.global, services, *timeout),
         Command::Restart { services, timeout } => restart::run(&cli.global, services, *timeout),
+        Command::Scale {
+            counts,
+            no_wait,
+            timeout,
+        } => scale::run(&cli.global, counts, *no_wait, *timeout),
         Command::Daemon { action, announce } => {
             daemon::run(&cli.global, action.is_some(), *announce)
         }

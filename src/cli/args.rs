@@ -79,6 +79,18 @@ fn parse_kube_version(text: &str) -> Result<String, String> {
     }
 }
 
+/// `NAME=COUNT` of `berth scale`.
+fn parse_count(text: &str) -> Result<(String, u32), String> {
+    let (name, count) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: write NAME=COUNT, e.g. `worker=4`"))?;
+    let count = count
+        .trim()
+        .parse::<u32>()
+        .map_err(|_| format!("`{text}`: the count is a whole number, e.g. `{name}=4`"))?;
+    Ok((name.trim().to_string(), count))
+}
+
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     crate::config::units::parse_duration(text)
 }
@@ -275,13 +287,40 @@ Examples:
 
     /// Stop services and start them again (a failed one gets a fresh start)
     #[command(after_help = "\
+A service with `replicas` means each of its instances; NAME.2 means that instance alone (its
+dependents keep running).
+
 Examples:
   berth restart api
+  berth restart api.2
   berth restart")]
     Restart {
         /// Services to restart (dependents that were running come back too)
         #[arg(add = service_names())]
         services: Vec<String>,
+        /// Give up waiting after this long (e.g. 30s)
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
+    },
+
+    /// Change how many instances of a service with `replicas` run (not the file)
+    #[command(after_help = "\
+New instances NAME.K are started as `up` starts a service (ports from `port` then
+`alt_ports`, after what they depend on), and waited for; the extra ones are stopped, highest
+first. Only the running stack changes: the next `berth up` goes back to the file's `replicas`
+(`berth restart` keeps the running count).
+
+Examples:
+  berth scale worker=4
+  berth scale api=3 worker=1
+  berth scale worker=8 --no-wait --json")]
+    Scale {
+        /// NAME=COUNT, one or more (COUNT from 1 to 1000)
+        #[arg(required = true, value_parser = parse_count, add = service_names())]
+        counts: Vec<(String, u32)>,
+        /// Return once the starts are scheduled
+        #[arg(long)]
+        no_wait: bool,
         /// Give up waiting after this long (e.g. 30s)
         #[arg(long, value_parser = parse_duration)]
         timeout: Option<std::time::Duration>,

@@ -53,11 +53,12 @@ pub fn last_lines(
 }
 
 pub fn run(global: &Global, services: &[String], options: &Options) -> Result<Exit, Failure> {
-    let stack = load_with_services(global, services)?;
+    // Every instance the daemon runs, `berth scale`'s too; `logs api` is all of them.
+    let stack = super::replicas::as_running(load_with_services(global, services)?);
     let names: Vec<String> = if services.is_empty() {
         stack.services.iter().map(|s| s.name.clone()).collect()
     } else {
-        services.to_vec()
+        stack.expand_names(services)
     };
     let lines = LogLines::new(&names, options.timestamps, Style::stdout());
     let shown = last_lines(&stack, &names, options.lines, options.since);

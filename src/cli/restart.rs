@@ -16,7 +16,8 @@ pub fn run(
     services: &[String],
     timeout: Option<Duration>,
 ) -> Result<Exit, Failure> {
-    let stack = load_with_services(global, services)?;
+    // At the counts the daemon runs: a restart keeps what `berth scale` made.
+    let stack = super::replicas::as_running(load_with_services(global, services)?);
     let paths = Paths::new(&stack.state_dir);
     let running: Vec<String> = call::<(), StatusResponse>(
         &paths.socket,
@@ -44,7 +45,9 @@ pub fn run(
     let again: Vec<String> = if services.is_empty() {
         Vec::new()
     } else {
-        let roots: Vec<&str> = services.iter().map(String::as_str).collect();
+        // `api` is each of its instances, each started again even if it had failed.
+        let instances = stack.expand_names(services);
+        let roots: Vec<&str> = instances.iter().map(String::as_str).collect();
         Graph::new(&stack.services)
             .with_dependents(&roots)
             .into_iter()

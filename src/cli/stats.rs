@@ -12,7 +12,8 @@ use crate::style::Style;
 use std::time::Duration;
 
 pub fn run(global: &Global, services: &[String], since: Duration) -> Result<Exit, Failure> {
-    let stack = load_with_services(global, services)?;
+    // Every instance the daemon runs, `berth scale`'s too.
+    let stack = super::replicas::as_running(load_with_services(global, services)?);
     let until = now_ms();
     let report = crate::history::query::report(
         &stack,

@@ -132,8 +132,8 @@ pub fn load_with_services(global: &Global, services: &[String]) -> Result<Stack,
 /// A usage error naming the first of `services` the config does not have, with a suggestion.
 pub fn check_services(stack: &Stack, services: &[String]) -> Result<(), Failure> {
     for name in services {
-        if stack.service(name).is_none() {
-            let names: Vec<&str> = stack.services.iter().map(|s| s.name.as_str()).collect();
+        if !super::replicas::nameable(stack, name) {
+            let names = stack.nameable();
             return Err(Failure::usage(format!(
                 "no service `{name}` in {}{}; it has: {}",
                 config::source::display_path(&stack.file),
@@ -147,7 +147,7 @@ pub fn check_services(stack: &Stack, services: &[String]) -> Result<(), Failure>
 
 /// Polls the daemon until every wanted service is ready (or done), one fails (and what it
 /// keeps back is known: then the report, with `retry` to run next), or time is up.
-fn wait(
+pub(super) fn wait(
     voice: Voice,
     stack: &Stack,
     paths: &Paths,

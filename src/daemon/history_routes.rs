@@ -45,7 +45,8 @@ pub fn stats(orchestrator: &Orchestrator, q: &Query) -> Answer {
         .duration("since", LONGEST)
         .map_err(bad)?
         .unwrap_or(Duration::from_secs(3600));
-    let services = q.all("service");
+    // A replicated service's name stands for every instance of it.
+    let services = stack.expand_names(&q.all("service"));
     for name in &services {
         known(&stack, name)?;
     }
@@ -66,7 +67,7 @@ pub fn event_filter(
     stack: &crate::stack::Stack,
     q: &Query,
 ) -> Result<EventFilter, (StatusCode, String)> {
-    let services = q.all("service");
+    let services = stack.expand_names(&q.all("service"));
     for name in &services {
         known(stack, name)?;
     }

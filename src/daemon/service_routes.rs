@@ -57,17 +57,31 @@ pub fn loaded(orchestrator: &Orchestrator) -> Result<Arc<Stack>, (StatusCode, St
     orchestrator.stack().ok_or_else(no_stack)
 }
 
-/// 404 unless `name` is a service of `stack` (with a "did you mean").
+/// 404 unless `name` is a service of `stack`, an instance of a replicated one being a
+/// service (with a "did you mean"; a replicated service's own name is told its instances).
 pub fn known(stack: &Stack, name: &str) -> Result<(), (StatusCode, String)> {
-    match stack.service(name) {
-        Some(_) => Ok(()),
-        None => Err((
-            StatusCode::NOT_FOUND,
-            format!(
-                "no service `{name}` in the config{}",
-                crate::config::suggest::hint(name, stack.services.iter().map(|s| s.name.as_str()))
-            ),
-        )),
+    if stack.service(name).is_some() {
+        return Ok(());
+    }
+    let instances = stack.members(name);
+    let message = match (instances.first(), instances.last()) {
+        (Some(first), Some(last)) => format!(
+            "`{name}` has instances `{}` … `{}`: name one",
+            first.name, last.name
+        ),
+        _ => format!(
+            "no service `{name}` in the config{}",
+            crate::config::suggest::hint(name, stack.nameable().into_iter())
+        ),
+    };
+    Err((StatusCode::NOT_FOUND, message))
+}
+
+/// As `known`, a replicated service's own name standing for every instance of it.
+fn named(stack: &Stack, name: &str) -> Result<(), (StatusCode, String)> {
+    match stack.knows(name) {
+        true => Ok(()),
+        false => known(stack, name),
     }
 }
 
@@ -161,7 +175,12 @@ pub fn detail(orchestrator: &Arc<Orchestrator>, name: &str, _q: &Query) -> Answe
         .into_iter()
         .find(|s| s.name == name)
         .expect("every service of the stack has a row");
-    let definition = crate::config::resolved::resolved(&stack)["services"][name].take();
+    // An instance's definition is its service's, as written.
+    let of = stack
+        .service(name)
+        .and_then(|s| s.replica.as_ref())
+        .map_or(name, |r| r.of.as_str());
+    let definition = crate::config::resolved::resolved(&stack)["services"][of].take();
     let filter = EventFilter {
         services: vec![name.to_string()],
         last: Some(LAST_EVENTS),
@@ -195,7 +214,7 @@ pub fn detail(orchestrator: &Arc<Orchestrator>, name: &str, _q: &Query) -> Answe
 pub fn start(orchestrator: &Arc<Orchestrator>, name: &str, request: ActionRequest) -> Answer {
     no_timeout(&request, "start")?;
     let stack = loaded(orchestrator)?;
-    known(&stack, name)?;
+    named(&stack, name)?;
     let wanted = stack.wanted(&[name.to_string()]);
     // Held while `up` schedules the start (it does not wait for it): no stop or restart of
     // these services begins in between.
@@ -214,7 +233,7 @@ pub fn start(orchestrator: &Arc<Orchestrator>, name: &str, request: ActionReques
 /// dependents first; the services that were not stopped already, in stop order.
 pub fn stop(orchestrator: &Arc<Orchestrator>, name: &str, request: ActionRequest) -> Answer {
     let stack = loaded(orchestrator)?;
-    known(&stack, name)?;
+    named(&stack, name)?;
     let timeout = request.timeout_ms.map(std::time::Duration::from_millis);
     let targets: Vec<String> = Graph::new(&stack.services)
         .with_dependents(&[name])
@@ -257,7 +276,7 @@ pub fn stop(orchestrator: &Arc<Orchestrator>, name: &str, request: ActionRequest
 pub fn restart(orchestrator: &Arc<Orchestrator>, name: &str, request: ActionRequest) -> Answer {
     no_timeout(&request, "restart")?;
     let stack = loaded(orchestrator)?;
-    known(&stack, name)?;
+    named(&stack, name)?;
     // Nothing is stopped that could not be started again.
     crate::state::check_writable(&stack.state_dir)
         .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e))?;
@@ -269,12 +288,14 @@ pub fn restart(orchestrator: &Arc<Orchestrator>, name: &str, request: ActionRequ
     let underway = underway();
     free(&underway, &dependents)?;
     not_stopping(&orchestrator.status(false), &[name.to_string()])?;
-    // As `Orchestrator::restart` decides: the service and its dependents that are alive.
+    // As `Orchestrator::restart` decides: the service (each instance of a replicated one)
+    // and its dependents that are alive.
+    let instances = stack.expand_names(&[name.to_string()]);
     let supervised = orchestrator.supervised();
     let affected: Vec<String> = dependents
         .into_iter()
         .filter(|d| {
-            d == name
+            instances.contains(d)
                 || supervised.get(d).is_some_and(|s| {
                     !matches!(
                         s.state,

@@ -394,10 +394,11 @@ pub fn report(
     since_ms: u64,
     until_ms: u64,
 ) -> Result<crate::api::monitoring::StatsResponse, String> {
+    // A replicated service's name stands for every instance of it.
     let names: Vec<String> = if services.is_empty() {
         stack.services.iter().map(|s| s.name.clone()).collect()
     } else {
-        services.to_vec()
+        stack.expand_names(services)
     };
     let (services, system) = match open(&stack.state_dir)? {
         Some(conn) => stats(&conn, since_ms, until_ms, &names)

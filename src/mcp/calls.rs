@@ -196,7 +196,7 @@ fn logs(global: &Global, args: tools::Recent) -> Result<Done, String> {
     let names: Vec<String> = if args.services.is_empty() {
         stack.services.iter().map(|s| s.name.clone()).collect()
     } else {
-        args.services.clone()
+        stack.expand_names(&args.services)
     };
     let lines = args.lines.unwrap_or(100) as usize;
     let records = crate::cli::logs::last_lines(&stack, &names, lines, since);

@@ -1053,6 +1053,64 @@ const CASES: &[Case] = &[
         )],
     ),
     (
+        "replicas-keys.yaml",
+        &[
+            (
+                "replicas-keys.yaml",
+                4,
+                15,
+                "services.none.replicas: 0 instances: a service runs at least one; to keep it defined without starting it, use `autostart: false`",
+            ),
+            (
+                "replicas-keys.yaml",
+                7,
+                15,
+                "services.crowd.replicas: 1001 is out of range; use 1 to 1000",
+            ),
+            (
+                "replicas-keys.yaml",
+                9,
+                14,
+                "services.plain.command: `${replica}` is the instance's number, and this service has no `replicas`",
+            ),
+            (
+                "replicas-keys.yaml",
+                13,
+                13,
+                "services.probed.health: `${replica}` is the instance's number, and only `command`, `env` and `cwd` may use it",
+            ),
+            (
+                "replicas-keys.yaml",
+                16,
+                15,
+                "services.words.replicas: expected a whole number from 1 to 1000, found \"three\"",
+            ),
+        ],
+    ),
+    (
+        "replicas-ports.yaml",
+        &[
+            (
+                "replicas-ports.yaml",
+                6,
+                15,
+                "services.pool.replicas: 3 instances need 3 ports, and `port` and `alt_ports` give 2 (9100, 9101); add ports to `alt_ports`",
+            ),
+            (
+                "replicas-ports.yaml",
+                7,
+                3,
+                "services: `pool.2` is the name of an instance of `pool`, which has `replicas`; rename it",
+            ),
+            (
+                "replicas-ports.yaml",
+                16,
+                15,
+                "services.api.replicas: instance `api.2` would be configured with port 9201, which `web` has; give `alt_ports` that no other service uses",
+            ),
+        ],
+    ),
+    (
         "required-variable.yaml",
         &[(
             "required-variable.yaml",

@@ -31,6 +31,7 @@ mod ports_up;
 mod prometheus;
 mod readiness;
 mod rediscovery;
+mod replicas;
 mod schema;
 mod shim;
 mod soak;

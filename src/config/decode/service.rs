@@ -67,18 +67,20 @@ pub fn outline<'n>(r: &mut Reader, name: &'n str, key: &Node, node: &'n Node) ->
 
 /// `replicas: N`, 1 to `replicas::MAX`; 0 is refused with the ways to have no instance.
 fn replicas(r: &mut Reader, node: &Node, path: &str) -> Option<u32> {
-    let count = r.int(node, path, 0, i64::from(MAX))?;
-    if count == 0 {
-        r.error(
-            node.span,
-            at(
-                path,
-                "0 instances: a service runs at least one; to keep it defined without starting it, use `autostart: false`",
-            ),
-        );
-        return None;
+    if node
+        .scalar()
+        .is_none_or(|t| t.trim().parse::<i64>() != Ok(0))
+    {
+        return r.int(node, path, 1, i64::from(MAX)).map(|c| c as u32);
     }
-    Some(count as u32)
+    r.error(
+        node.span,
+        at(
+            path,
+            "0 instances: a service runs at least one; to keep it defined without starting it, use `autostart: false`",
+        ),
+    );
+    None
 }
 
 /// `${replica}` stands only in `command`, `env` and `cwd` of a service with `replicas`:

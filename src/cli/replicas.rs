@@ -1,0 +1,89 @@
+//! The CLI's side of replicas: which names a command line may use (a replicated service,
+//! any of its instances, even one only `berth scale` made), and the loaded config brought to
+//! the counts the daemon runs, so that `restart` and `logs` act on every running instance.
+
+use crate::api::client::call;
+use crate::api::types::StatusResponse;
+use crate::daemon::paths::Paths;
+use crate::stack::Stack;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Whether `name` may be named: a service, a replicated service, or `NAME.K` of one (the
+/// daemon knows whether instance K runs).
+pub fn nameable(stack: &Stack, name: &str) -> bool {
+    stack.knows(name) || instance_of(stack, name).is_some()
+}
+
+/// `(service, K)` when `name` is `SERVICE.K` of a replicated service, K ≥ 1.
+pub fn instance_of<'a>(stack: &Stack, name: &'a str) -> Option<(&'a str, u32)> {
+    let (of, k) = name.rsplit_once('.')?;
+    let k: u32 = k.parse().ok().filter(|k| *k >= 1)?;
+    stack.replicated.contains_key(of).then_some((of, k))
+}
+
+/// The instance counts of the running stack, from the daemon's status; empty when no
+/// daemon answers.
+pub fn running_counts(stack: &Stack) -> BTreeMap<String, u32> {
+    let paths = Paths::new(&stack.state_dir);
+    let Ok(status) = call::<(), StatusResponse>(
+        &paths.socket,
+        "GET",
+        "/v1/status?usage=false",
+        None,
+        Duration::from_secs(10),
+    ) else {
+        return BTreeMap::new();
+    };
+    counts(stack, status.services.iter().map(|s| s.name.as_str()))
+}
+
+/// How many instances of each replicated service `names` (a status' rows) show.
+fn counts<'a>(stack: &Stack, names: impl Iterator<Item = &'a str>) -> BTreeMap<String, u32> {
+    let mut out = BTreeMap::new();
+    for name in names {
+        if let Some((of, k)) = instance_of(stack, name) {
+            let n = out.entry(of.to_string()).or_insert(0);
+            *n = (*n).max(k);
+        }
+    }
+    out
+}
+
+/// `stack` with each replicated service at the count the daemon runs (a count the file
+/// cannot give, such as one past its ports, is left as the file says).
+pub fn as_running(mut stack: Stack) -> Stack {
+    for (name, count) in running_counts(&stack) {
+        let _ = stack.scale(&name, count);
+    }
+    stack
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, Options};
+
+    #[test]
+    fn names_and_counts_of_instances() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("berth.yaml");
+        std::fs::write(
+            &file,
+            "services:\n  w: { command: w, replicas: 2 }\n  v1.2: { command: v }\n",
+        )
+        .unwrap();
+        let stack = config::load(&file, &Options::default()).unwrap();
+        assert!(nameable(&stack, "w") && nameable(&stack, "w.2") && nameable(&stack, "w.9"));
+        assert!(
+            nameable(&stack, "v1.2"),
+            "a plain service's own dotted name"
+        );
+        assert!(!nameable(&stack, "w.0") && !nameable(&stack, "w.x") && !nameable(&stack, "v1"));
+        let rows = ["w.1", "w.2", "w.5", "v1.2"];
+        assert_eq!(
+            counts(&stack, rows.into_iter()),
+            [("w".to_string(), 5)].into()
+        );
+    }
+}

@@ -1152,7 +1152,7 @@ const CASES: &[Case] = &[
             "unknown-key-no-suggestion.yaml",
             4,
             5,
-            "unknown key `image` in `services.api`; expected one of: command, cwd, env, env_file, port, alt_ports, depends_on, health, ready_log, notify, start_timeout, restart, restart_delay, restart_delay_max, min_uptime, max_restarts, restart_window, success_codes, stop_signal, stop_timeout, stop_command, pidfile, match, critical, autostart, log, export, watch",
+            "unknown key `image` in `services.api`; expected one of: command, cwd, env, env_file, port, alt_ports, depends_on, health, ready_log, notify, start_timeout, restart, restart_delay, restart_delay_max, min_uptime, max_restarts, restart_window, success_codes, stop_signal, stop_timeout, stop_command, pidfile, match, critical, autostart, log, export, watch, replicas",
         )],
     ),
     (

@@ -235,7 +235,7 @@ impl Stack {
         let port = free_port();
         let token = "openapi-test-token-0123456789".to_string();
         let project = Project::new(&format!(
-            "monitor:\n  interval: 1s\napi:\n  listen: 127.0.0.1:{port}\n  token: {token}\nalerts:\n  rules:\n    - name: web-down\n      when: health == unhealthy\n      for: 1m\n      services: [web]\nservices:\n  web:\n    command: [\"{service}\", \"--log-requests\"]\n    port: {}\n  worker:\n    command: [\"{service}\", \"--no-listen\"]\n    depends_on: [web]\n",
+            "monitor:\n  interval: 1s\napi:\n  listen: 127.0.0.1:{port}\n  token: {token}\nalerts:\n  rules:\n    - name: web-down\n      when: health == unhealthy\n      for: 1m\n      services: [web]\nservices:\n  web:\n    command: [\"{service}\", \"--log-requests\"]\n    port: {}\n  worker:\n    command: [\"{service}\", \"--no-listen\"]\n    depends_on: [web]\n  pool:\n    command: [\"{service}\", \"--no-listen\"]\n    replicas: 1\n",
             free_port()
         ));
         Stack {
@@ -398,6 +398,19 @@ fn every_answer_matches_the_document() {
             400,
         ),
         ("/v1/down", "/v1/down", r#"{"services": ["nope"]}"#, 400),
+        ("/v1/scale", "/v1/scale", r#"{"services": {"web": 2}}"#, 400),
+        (
+            "/v1/scale",
+            "/v1/scale",
+            r#"{"services": {"pool": "x"}}"#,
+            400,
+        ),
+        (
+            "/v1/scale",
+            "/v1/scale",
+            r#"{"services": {"pool": 2}}"#,
+            200,
+        ),
         (
             "/v1/services/{name}/start",
             "/v1/services/nope/start",

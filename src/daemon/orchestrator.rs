@@ -295,6 +295,7 @@ impl Orchestrator {
             }
             self.sync_watches(&inner);
         }
+        self.stop_past_count(&stack);
         for (name, generation, earlier) in gates {
             // Most services have nothing to wait for: they start here, and only those that
             // wait get a thread to wait on.

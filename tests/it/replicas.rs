@@ -351,3 +351,25 @@ fn instances_are_taken_over_after_the_daemon_is_killed() {
         assert!(!alive(pid.unwrap()), "{name} survived down");
     }
 }
+
+#[test]
+fn an_instance_scale_made_is_stopped_by_the_next_up_after_the_daemon_was_killed() {
+    let pool = Pool::new();
+    pool.berth(&["up", "-q", "--timeout", "60s"]).code(0);
+    pool.berth(&["scale", "-q", "worker=4", "--timeout", "60s"])
+        .code(0);
+    let fourth = pool.pid("worker.4");
+    let before = pool.pids();
+    pool.kill_daemon();
+    assert!(alive(fourth), "services outlive their daemon");
+    // The file says three: the three are adopted, the fourth is not left to run unwatched.
+    pool.berth(&["up", "-q", "--timeout", "60s"]).code(0);
+    assert_eq!(pool.names(), ["worker.1", "worker.2", "worker.3", "web"]);
+    let kept: Vec<(String, Option<u64>)> = before
+        .into_iter()
+        .filter(|(name, _)| name != "worker.4")
+        .collect();
+    assert_eq!(pool.pids(), kept);
+    wait_until(Duration::from_secs(20), || (!alive(fourth)).then_some(()))
+        .expect("worker.4 was stopped");
+}

@@ -5,6 +5,10 @@
 
 use super::{Orchestrator, Refusal, Slot};
 use crate::api::types::{ScaleResponse, Scaled, UpRequest};
+use crate::daemon::launch::run_file_path;
+use crate::stack::Stack;
+use crate::stack::replicas::instance_name;
+use crate::state::run_file::RunFile;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -82,5 +86,95 @@ impl Orchestrator {
             started,
             stopped,
         })
+    }
+}
+
+/// The instances past each replicated service's count among `names` (the state dir's run
+/// files, `NAME.K.json`), highest first.
+fn past_count<'a>(stack: &Stack, names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<(u32, String)> = names
+        .filter_map(|file| {
+            let (of, k) = file.strip_suffix(".json")?.rsplit_once('.')?;
+            let k: u32 = k.parse().ok()?;
+            let count = stack.replicated.get(of)?.count;
+            (k > count).then(|| (k, instance_name(of, k)))
+        })
+        .collect();
+    out.sort_by(|a, b| b.cmp(a));
+    out.into_iter().map(|(_, name)| name).collect()
+}
+
+impl Orchestrator {
+    /// Stops, in the background, instances past their service's count that a shim still
+    /// keeps: what `berth scale` made before this daemon started (the last one was killed),
+    /// now that an `up` brought the file's count; left alone they would run with nobody
+    /// watching. An instance this daemon supervises is stopped by `up` itself.
+    pub(super) fn stop_past_count(&self, stack: &Stack) {
+        if stack.replicated.is_empty() {
+            return;
+        }
+        let Ok(dir) = std::fs::read_dir(stack.state_dir.join("run")) else {
+            return;
+        };
+        let files: Vec<String> = dir
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        let unsupervised: Vec<String> = {
+            let inner = self.lock();
+            past_count(stack, files.iter().map(String::as_str))
+                .into_iter()
+                .filter(|name| {
+                    !inner.slots.contains_key(name) && !inner.retiring.contains_key(name)
+                })
+                .collect()
+        };
+        let kept: Vec<(String, std::path::PathBuf, RunFile)> = unsupervised
+            .into_iter()
+            .filter_map(|name| {
+                let path = run_file_path(stack, &name);
+                let record = RunFile::read(&path).filter(|r| r.shim.is_alive())?;
+                Some((name, path, record))
+            })
+            .collect();
+        if kept.is_empty() {
+            return;
+        }
+        std::thread::spawn(move || {
+            for (name, path, record) in kept {
+                crate::daemon::log(format_args!(
+                    "stopping `{name}`: past its service's count, left by an earlier daemon"
+                ));
+                if crate::shim::stop::request(&path, record.shim, None).unwrap_or(false) {
+                    record.shim.wait_gone();
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_files_past_the_count_are_found_highest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("berth.yaml");
+        std::fs::write(
+            &file,
+            "services:\n  w: { command: w, replicas: 2 }\n  x.9: { command: x }\n",
+        )
+        .unwrap();
+        let stack = crate::config::load(&file, &Default::default()).unwrap();
+        let files = [
+            "w.1.json",
+            "w.3.json",
+            "w.12.json",
+            "w.2.json",
+            "x.9.json",
+            "w.x.json",
+            "w.4.tmp",
+        ];
+        assert_eq!(past_count(&stack, files.into_iter()), ["w.12", "w.3"]);
     }
 }

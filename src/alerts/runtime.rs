@@ -99,7 +99,12 @@ impl Alerting {
     /// Takes the stack's rules and channels (at every `up`).
     pub fn configure(&self, stack: &Stack) {
         let mut state = self.lock();
+        // A rule on a service with `replicas` is a rule on each of its instances (as many as
+        // the stack has now: `scale` configures again).
         state.rules = stack.alerts.rules.clone();
+        for rule in &mut state.rules {
+            rule.services = stack.expand_names(&rule.services);
+        }
         state.project = stack.project.clone();
         state.state_dir = Some(stack.state_dir.clone());
         if state.channels != stack.alerts.channels {

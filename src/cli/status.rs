@@ -94,10 +94,12 @@ fn gather(stack: &Stack, services: &[String], asked: Asked) -> Result<Answer, Fa
         Err(e) => return Err(super::daemon_failure(e)),
     };
     if !services.is_empty() {
-        answer
-            .status
-            .services
-            .retain(|s| services.contains(&s.name));
+        // `worker` is each of its instances, the ones `berth scale` made too.
+        answer.status.services.retain(|s| {
+            services.contains(&s.name)
+                || super::replicas::instance_of(stack, &s.name)
+                    .is_some_and(|(of, _)| services.iter().any(|n| n == of))
+        });
         answer.raw = None;
     }
     Ok(answer)

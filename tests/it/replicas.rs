@@ -23,7 +23,10 @@ impl Pool {
         let ports = [free_port(), free_port(), free_port(), free_port()];
         let service = test_service().display().to_string();
         let config = format!(
-            "services:
+            "alerts:
+  rules:
+    - {{ name: pool-up, when: state == running, for: 1h, services: [worker] }}
+services:
   worker:
     command: \"printf '%s %s %s %s %s\\\\n' \\\"$BERTH_REPLICA\\\" ${{replica}} \\\"$PORT\\\" \\\"$SLOT\\\" \\\"$(basename \\\"$PWD\\\")\\\" > ../out-${{replica}}; exec {service} --slow-start $(( (${{replica}} - 1) * 300 )) --say-bind-time\"
     cwd: w${{replica}}
@@ -172,6 +175,14 @@ fn instances_are_services_everywhere_with_their_number_and_ports_in_order() {
         "web started at {web_started}, before worker.3 listened at {bound}"
     );
 
+    let only: Vec<String> = pool.berth(&["status", "--json", "worker"]).code(0).json()["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(only, ["worker.1", "worker.2", "worker.3"]);
+
     // The API: status rows, one instance's page (its definition the service's), stats.
     let api = pool.api("/v1/status");
     assert_eq!(api["services"][1]["name"], "worker.2");
@@ -199,6 +210,20 @@ fn instances_are_services_everywhere_with_their_number_and_ports_in_order() {
         refused.contains("`worker` has instances `worker.1` … `worker.3`: name one"),
         "{refused}"
     );
+    // A rule on the service is a rule on each instance.
+    let alerts = wait_until(Duration::from_secs(10), || {
+        let alerts = pool.api("/v1/alerts");
+        let mut on: Vec<String> = alerts["alerts"]
+            .as_array()?
+            .iter()
+            .filter(|a| a["rule"] == "pool-up")
+            .filter_map(|a| Some(a["service"].as_str()?.to_string()))
+            .collect();
+        on.sort();
+        (on.len() == 3).then_some(on)
+    })
+    .expect("a pending alert on each instance");
+    assert_eq!(alerts, ["worker.1", "worker.2", "worker.3"]);
     let metrics = pool.text("/metrics");
     assert!(
         metrics.contains("service=\"worker.2\""),

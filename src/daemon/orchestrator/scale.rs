@@ -56,6 +56,7 @@ impl Orchestrator {
         let supervisors: Vec<_> = {
             let mut inner = self.lock();
             inner.stack = Some(Arc::clone(&next));
+            self.alerting.configure(&next);
             inner.generation += 1;
             removed
                 .iter()

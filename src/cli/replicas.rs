@@ -62,18 +62,12 @@ pub fn as_running(mut stack: Stack) -> Stack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{self, Options};
 
     #[test]
     fn names_and_counts_of_instances() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("berth.yaml");
-        std::fs::write(
-            &file,
+        let (_dir, stack) = crate::stack::replicas::load(
             "services:\n  w: { command: w, replicas: 2 }\n  v1.2: { command: v }\n",
-        )
-        .unwrap();
-        let stack = config::load(&file, &Options::default()).unwrap();
+        );
         assert!(nameable(&stack, "w") && nameable(&stack, "w.2") && nameable(&stack, "w.9"));
         assert!(
             nameable(&stack, "v1.2"),

@@ -316,14 +316,9 @@ mod tests {
 
     #[test]
     fn a_replicated_service_stands_for_every_instance() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("berth.yaml");
-        std::fs::write(
-            &file,
+        let (_dir, stack) = crate::stack::replicas::load(
             "services:\n  db: { command: db }\n  api: { command: api, replicas: 3, depends_on: [db] }\n  web: { command: web, depends_on: [api] }\n",
-        )
-        .unwrap();
-        let stack = crate::config::load(&file, &Default::default()).unwrap();
+        );
         let g = Graph::new(&stack.services);
         assert_eq!(
             g.levels(),

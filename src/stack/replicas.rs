@@ -264,18 +264,19 @@ impl Stack {
     }
 }
 
+/// The stack a berth.yaml of `yaml` loads as (the directory kept while it is used).
+#[cfg(test)]
+pub(crate) fn load(yaml: &str) -> (tempfile::TempDir, Stack) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("berth.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let stack = crate::config::load(&file, &Default::default()).unwrap();
+    (dir, stack)
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::config::{self, Options};
-    use crate::stack::Stack;
-
-    fn load(yaml: &str) -> (tempfile::TempDir, Stack) {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("berth.yaml");
-        std::fs::write(&file, yaml).unwrap();
-        let stack = config::load(&file, &Options::default()).unwrap();
-        (dir, stack)
-    }
+    use super::load;
 
     const POOL: &str = "ports: { reserved: [8001] }\nservices:\n  db:\n    command: db\n    port: 5432\n  api:\n    command: api --id ${replica} --port ${port} --db ${services.db.port}\n    cwd: w${replica}\n    env: { SLOT: 'n${replica}' }\n    port: 8000\n    alt_ports: [8001-8004]\n    replicas: 3\n    health: { http: 'http://127.0.0.1:${port}/' }\n  web:\n    command: web ${services.api.port} ${services.api.ports}\n    depends_on: [api]\n";
 

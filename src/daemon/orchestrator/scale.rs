@@ -159,14 +159,9 @@ mod tests {
 
     #[test]
     fn run_files_past_the_count_are_found_highest_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("berth.yaml");
-        std::fs::write(
-            &file,
+        let (_dir, stack) = crate::stack::replicas::load(
             "services:\n  w: { command: w, replicas: 2 }\n  x.9: { command: x }\n",
-        )
-        .unwrap();
-        let stack = crate::config::load(&file, &Default::default()).unwrap();
+        );
         let files = [
             "w.1.json",
             "w.3.json",

@@ -308,7 +308,7 @@ Examples:
 New instances NAME.K are started as `up` starts a service (ports from `port` then
 `alt_ports`, after what they depend on), and waited for; the extra ones are stopped, highest
 first. Only the running stack changes: the next `berth up` goes back to the file's `replicas`
-(`berth restart` keeps the running count).
+(`berth restart` and `berth ensure` keep the running count).
 
 Examples:
   berth scale worker=4
@@ -316,7 +316,7 @@ Examples:
   berth scale worker=8 --no-wait --json")]
     Scale {
         /// NAME=COUNT, one or more (COUNT from 1 to 1000)
-        #[arg(required = true, value_parser = parse_count, add = service_names())]
+        #[arg(required = true, value_name = "NAME=COUNT", value_parser = parse_count, add = service_names())]
         counts: Vec<(String, u32)>,
         /// Return once the starts are scheduled
         #[arg(long)]

@@ -15,7 +15,8 @@ pub fn run(
     services: &[String],
     timeout: Option<Duration>,
 ) -> Result<Exit, Failure> {
-    let stack = load_with_services(global, services)?;
+    // Making sure is not applying the file: what `berth scale` made stays.
+    let stack = super::replicas::as_running(load_with_services(global, services)?);
     bring_up(
         &stack,
         services,

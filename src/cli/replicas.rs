@@ -25,6 +25,10 @@ pub fn instance_of<'a>(stack: &Stack, name: &'a str) -> Option<(&'a str, u32)> {
 /// The instance counts of the running stack, from the daemon's status; empty when no
 /// daemon answers.
 pub fn running_counts(stack: &Stack) -> BTreeMap<String, u32> {
+    // Nothing to ask about: no call, so commands on other stacks cost what they did.
+    if stack.replicated.is_empty() {
+        return BTreeMap::new();
+    }
     let paths = Paths::new(&stack.state_dir);
     let Ok(status) = call::<(), StatusResponse>(
         &paths.socket,

@@ -318,9 +318,13 @@ fn scale_adds_and_removes_instances_of_the_running_stack_and_up_goes_back_to_the
         assert_eq!(now[name], before[name], "{name} was left alone");
     }
 
-    // A restart keeps the running count; `logs worker` reads the new instance too.
+    // A restart and an ensure keep the running count; `logs worker` reads the new
+    // instance too.
     pool.berth(&["restart", "-q", "worker.1"]).code(0);
     assert_eq!(pool.names().len(), 5);
+    pool.berth(&["ensure"]).code(0);
+    assert_eq!(pool.names().len(), 5);
+    assert_eq!(pool.pid("worker.4"), now["worker.4"].unwrap());
     let logs = pool
         .berth(&["logs", "worker", "-n", "1000"])
         .code(0)

@@ -55,6 +55,14 @@ impl Orchestrator {
         let next = Arc::new(next);
         let supervisors: Vec<_> = {
             let mut inner = self.lock();
+            // An `up` or another `scale` since the counts were checked: they were checked
+            // against a stack that is gone.
+            if !inner.stack.as_ref().is_some_and(|s| Arc::ptr_eq(s, &stack)) {
+                return Err(Refusal::Unavailable(
+                    "the stack changed while scaling (an `up` or another `scale`); run it again"
+                        .into(),
+                ));
+            }
             inner.stack = Some(Arc::clone(&next));
             self.alerting.configure(&next);
             inner.generation += 1;

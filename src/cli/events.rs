@@ -20,7 +20,9 @@ pub struct Options {
 const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 
 pub fn run(global: &Global, services: &[String], options: &Options) -> Result<Exit, Failure> {
-    let stack = load_with_services(global, services)?;
+    // `worker` is each of its instances, the ones `berth scale` made too.
+    let stack = super::replicas::as_running(load_with_services(global, services)?);
+    let services = &stack.expand_names(services);
     let mut filter = EventFilter {
         since_ms: options
             .since

@@ -220,7 +220,7 @@ fn events(global: &Global, args: tools::Recent) -> Result<Done, String> {
     let (stack, since) = recent(global, &args)?;
     let filter = crate::history::query::EventFilter {
         since_ms: since.map(|d| crate::logs::time::now_ms().saturating_sub(d.as_millis() as u64)),
-        services: args.services.clone(),
+        services: stack.expand_names(&args.services),
         kinds: Vec::new(),
         after_id: None,
         last: Some(args.lines.unwrap_or(50) as usize),

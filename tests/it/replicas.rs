@@ -247,6 +247,19 @@ fn instances_are_services_everywhere_with_their_number_and_ports_in_order() {
         );
     }
     assert!(!all.contains("web"), "{all}");
+    // Events: each instance's own, and the service's name for all of them.
+    let events = pool
+        .berth(&["events", "worker", "--kind", "ready", "--json"])
+        .code(0)
+        .json_lines();
+    let mut ready: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["service"].as_str().unwrap())
+        .collect();
+    ready.sort();
+    assert_eq!(ready, ["worker.1", "worker.2", "worker.3"]);
     pool.berth(&["logs", "worker.x"])
         .code(2)
         .stderr_has("no service `worker.x`");

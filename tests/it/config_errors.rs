@@ -1108,6 +1108,12 @@ const CASES: &[Case] = &[
                 15,
                 "services.api.replicas: instance `api.2` would be configured with port 9201, which `web` has; give `alt_ports` that no other service uses",
             ),
+            (
+                "replicas-ports.yaml",
+                20,
+                15,
+                "services.cache.replicas: `cache.1` and `cache_1` would both set BERTH_CACHE_1_PORT; rename one of them",
+            ),
         ],
     ),
     (

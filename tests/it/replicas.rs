@@ -247,18 +247,22 @@ fn instances_are_services_everywhere_with_their_number_and_ports_in_order() {
         );
     }
     assert!(!all.contains("web"), "{all}");
-    // Events: each instance's own, and the service's name for all of them.
-    let events = pool
-        .berth(&["events", "worker", "--kind", "ready", "--json"])
-        .code(0)
-        .json_lines();
-    let mut ready: Vec<&str> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["service"].as_str().unwrap())
-        .collect();
-    ready.sort();
+    // Events: each instance's own, and the service's name for all of them (history is
+    // written behind the daemon's back: the last one may take a moment).
+    let ready = wait_until(Duration::from_secs(10), || {
+        let events = pool
+            .berth(&["events", "worker", "--kind", "ready", "--json"])
+            .code(0)
+            .json_lines();
+        let mut ready: Vec<String> = events
+            .as_array()?
+            .iter()
+            .filter_map(|e| Some(e["service"].as_str()?.to_string()))
+            .collect();
+        ready.sort();
+        (ready.len() == 3).then_some(ready)
+    })
+    .expect("a ready event of each instance");
     assert_eq!(ready, ["worker.1", "worker.2", "worker.3"]);
     pool.berth(&["logs", "worker.x"])
         .code(2)

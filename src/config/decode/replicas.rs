@@ -4,6 +4,8 @@
 
 use super::service::Outline;
 use crate::config::reader::Reader;
+use crate::config::source::Span;
+use crate::config::validate::port_variable;
 use crate::stack::Service;
 use crate::stack::ranges::RangeList;
 use crate::stack::replicas::{self, Replicated};
@@ -60,15 +62,30 @@ pub fn expand(
             },
         );
     }
+    // `worker.1` sets BERTH_WORKER_1_PORT, as a service `worker_1` would.
+    let mut variables: BTreeMap<String, &Service> = BTreeMap::new();
+    for s in out.iter().filter(|s| s.port.is_some()) {
+        let Some(first) = variables.insert(port_variable(&s.name), s) else {
+            continue;
+        };
+        // Two plain services: `validate` has said so already.
+        if let Some(replica) = s.replica.as_ref().or(first.replica.as_ref()) {
+            r.error(
+                replicas_span(outlines, &replica.of),
+                format!(
+                    "services.{}.replicas: `{}` and `{}` would both set {}; rename one of them",
+                    replica.of,
+                    first.name,
+                    s.name,
+                    port_variable(&s.name)
+                ),
+            );
+        }
+    }
     if let Some((instance, other, port)) = replicas::port_clash(&out) {
         let of = instance.rsplit_once('.').map_or(instance, |(of, _)| of);
-        let span = outlines
-            .iter()
-            .find(|o| o.name == of)
-            .and_then(|o| o.replicas.map(|(_, s)| s))
-            .unwrap_or_default();
         r.error(
-            span,
+            replicas_span(outlines, of),
             format!(
                 "services.{of}.replicas: {}",
                 replicas::describe_clash((instance, other, port))
@@ -76,4 +93,13 @@ pub fn expand(
         );
     }
     (r.diags.len() == before).then_some((out, replicated))
+}
+
+/// Where `replicas` of the service `of` was written.
+fn replicas_span(outlines: &[Outline], of: &str) -> Span {
+    outlines
+        .iter()
+        .find(|o| o.name == of)
+        .and_then(|o| o.replicas.map(|(_, s)| s))
+        .unwrap_or_default()
 }

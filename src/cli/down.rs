@@ -83,7 +83,12 @@ pub fn stop(
         DOWN_TIMEOUT,
     ) {
         Ok(stopped) => Ok(stopped.services),
-        Err(ClientError::NotRunning) => Ok(stop_directly(stack, services, timeout)),
+        // Instances `berth scale` made are not in the file: their run files tell.
+        Err(ClientError::NotRunning) => Ok(stop_directly(
+            &super::replicas::as_left(stack.clone()),
+            services,
+            timeout,
+        )),
         Err(e) => Err(super::daemon_failure(e)),
     }
 }

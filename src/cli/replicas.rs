@@ -1,6 +1,7 @@
 //! The CLI's side of replicas: which names a command line may use (a replicated service,
 //! any of its instances, even one only `berth scale` made), and the loaded config brought to
-//! the counts the daemon runs, so that `restart` and `logs` act on every running instance.
+//! the counts the daemon runs (or, without a daemon, the run files show), so that `restart`,
+//! `logs` and `down` act on every running instance.
 
 use crate::api::client::call;
 use crate::api::types::StatusResponse;
@@ -59,6 +60,29 @@ fn counts<'a>(stack: &Stack, names: impl Iterator<Item = &'a str>) -> BTreeMap<S
 pub fn as_running(mut stack: Stack) -> Stack {
     for (name, count) in running_counts(&stack) {
         let _ = stack.scale(&name, count);
+    }
+    stack
+}
+
+/// `stack` with each replicated service at least at the count its run files show: the
+/// instances `berth scale` made, for what works without the daemon (`down`, `status`).
+pub fn as_left(mut stack: Stack) -> Stack {
+    if stack.replicated.is_empty() {
+        return stack;
+    }
+    let Ok(dir) = std::fs::read_dir(stack.state_dir.join("run")) else {
+        return stack;
+    };
+    let names: Vec<String> = dir
+        .filter_map(|e| {
+            let file = e.ok()?.file_name().into_string().ok()?;
+            Some(file.strip_suffix(".json")?.to_string())
+        })
+        .collect();
+    for (name, count) in counts(&stack, names.iter().map(String::as_str)) {
+        if stack.replicated.get(&name).is_some_and(|r| count > r.count) {
+            let _ = stack.scale(&name, count);
+        }
     }
     stack
 }

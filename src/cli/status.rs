@@ -88,7 +88,7 @@ fn gather(stack: &Stack, services: &[String], asked: Asked) -> Result<Answer, Fa
         },
         // No daemon, or one going away mid-answer: the run files still tell the truth.
         Ok(_) | Err(ClientError::NotRunning | ClientError::Io(_)) => Answer {
-            status: from_run_files(stack),
+            status: from_run_files(&super::replicas::as_left(stack.clone())),
             raw: None,
         },
         Err(e) => return Err(super::daemon_failure(e)),

@@ -419,3 +419,27 @@ fn an_instance_scale_made_is_stopped_by_the_next_up_after_the_daemon_was_killed(
     wait_until(Duration::from_secs(20), || (!alive(fourth)).then_some(()))
         .expect("worker.4 was stopped");
 }
+
+#[test]
+fn without_a_daemon_down_stops_the_instances_scale_made() {
+    let pool = Pool::new();
+    pool.berth(&["up", "-q", "--timeout", "60s"]).code(0);
+    pool.berth(&["scale", "-q", "worker=4", "--timeout", "60s"])
+        .code(0);
+    let pids = pool.pids();
+    pool.berth(&["daemon", "stop"]).code(0);
+    wait_until(Duration::from_secs(10), || {
+        (pool.status()["daemon"]["running"] == false).then_some(())
+    })
+    .expect("the daemon left");
+    // Status and down read the run files: four instances, all stopped.
+    assert_eq!(
+        pool.pids(),
+        pids,
+        "status without the daemon shows worker.4"
+    );
+    pool.berth(&["down"]).code(0).stderr_has("worker.4");
+    for (name, pid) in pids {
+        assert!(!alive(pid.unwrap()), "{name} survived down");
+    }
+}

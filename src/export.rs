@@ -124,7 +124,9 @@ pub fn without_image<'a>(
 }
 
 /// Exports `stack` to `target`.
+/// A service with `replicas` is exported as its instances, each its own unit.
 pub fn export(stack: &Stack, target: Target, options: &Options) -> Result<Exported, String> {
+    let stack = &stack.with_instance_dependencies();
     match target {
         Target::Systemd => Ok(systemd::export(stack)),
         Target::Kubernetes => kubernetes::export(stack, options),

@@ -7,7 +7,7 @@
 use super::Stack;
 use super::health::Probe;
 use super::ranges::RangeList;
-use super::service::{Command, Service};
+use super::service::{Command, Dependency, Service};
 use super::template::Template;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -255,6 +255,25 @@ impl Stack {
         Ok(())
     }
 
+    /// The stack with each dependency on a replicated service written as one on each of its
+    /// instances, for what reads `depends_on` as names of services (`berth export`).
+    pub fn with_instance_dependencies(&self) -> Stack {
+        let mut out = self.clone();
+        for service in &mut out.services {
+            service.depends_on = service
+                .depends_on
+                .iter()
+                .flat_map(|d| {
+                    self.members(&d.service).into_iter().map(|m| Dependency {
+                        service: m.name.clone(),
+                        condition: d.condition,
+                    })
+                })
+                .collect();
+        }
+        out
+    }
+
     /// How many instances each replicated service has.
     pub fn counts(&self) -> BTreeMap<String, u32> {
         self.replicated
@@ -333,6 +352,15 @@ mod tests {
         assert_eq!(names, ["db", "api.1", "web"]);
         stack.scale("api", 3).unwrap();
         assert_eq!(stack, before, "scaling back gives the stack as loaded");
+        let web = stack.with_instance_dependencies();
+        let deps: Vec<&str> = web
+            .service("web")
+            .unwrap()
+            .depends_on
+            .iter()
+            .map(|d| d.service.as_str())
+            .collect();
+        assert_eq!(deps, ["api.1", "api.2", "api.3"]);
 
         let refusals = [
             (

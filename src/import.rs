@@ -4,10 +4,10 @@
 
 pub mod draft;
 pub mod leftover;
-pub mod pending;
 pub mod pm2;
 pub mod process_compose;
 pub mod procfile;
+pub mod replicas;
 pub mod tree;
 pub mod words;
 
@@ -88,15 +88,23 @@ pub fn import(path: &Path, shown: &str, format: Format) -> Result<Imported, Impo
             process_compose::convert(&merged, shown)?
         }
         Format::Pm2 => {
+            // PM2 reads an app's `cwd` from the ecosystem file's directory, as berth does
+            // from berth.yaml's, written beside it.
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let exists = |p: &Path| dir.join(p).exists();
+            let machine = pm2::Machine {
+                exists: &exists,
+                cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+            };
             let is_json = shown.to_ascii_lowercase().ends_with(".json");
             if is_json {
                 let parsed = tree::parse(shown, &text)?;
-                pm2::convert(&tree::Tree::of(&parsed), shown, &pm2::own_line)?
+                pm2::convert(&tree::Tree::of(&parsed), shown, &pm2::own_line, &machine)?
             } else {
                 let json = evaluate_js(path, shown)?;
                 let parsed = tree::parse(shown, &json)?;
                 let locate = |_: &tree::Tree, app: &str, key: &str| pm2::js_line(&text, app, key);
-                pm2::convert(&tree::Tree::of(&parsed), shown, &locate)?
+                pm2::convert(&tree::Tree::of(&parsed), shown, &locate, &machine)?
             }
         }
     };
@@ -189,12 +197,17 @@ fn extends_chain(path: &Path, shown: &str, text: String) -> Result<Vec<(String, 
 fn evaluate_js(path: &Path, shown: &str) -> Result<String, ImportError> {
     let absolute = std::fs::canonicalize(path)
         .map_err(|e| ImportError::Tool(format!("cannot read {shown}: {e}")))?;
-    // import() reads CommonJS and ES modules alike; `default` is what either exports.
-    let script = "const {pathToFileURL} = require('url');\
-        import(pathToFileURL(process.argv[1]).href).then(m => {\
+    // import() reads CommonJS and ES modules alike; `default` is what either exports. A
+    // regular expression (an `ignore_watch` entry) is kept as its source, not as JSON's `{}`.
+    let script = format!(
+        "const {{pathToFileURL}} = require('url');\
+        import(pathToFileURL(process.argv[1]).href).then(m => {{\
           const c = (m && m.default !== undefined) ? m.default : m;\
-          process.stdout.write(JSON.stringify(c, null, 2));\
-        }).catch(e => { console.error(String(e && e.stack || e)); process.exit(1); });";
+          const keep = (k, v) => v instanceof RegExp ? {{ '{key}': v.source, flags: v.flags }} : v;\
+          process.stdout.write(JSON.stringify(c, keep, 2));\
+        }}).catch(e => {{ console.error(String(e && e.stack || e)); process.exit(1); }});",
+        key = pm2::REGEXP_KEY
+    );
     let out = Command::new("node")
         .arg("-e")
         .arg(script)

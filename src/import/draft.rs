@@ -80,6 +80,17 @@ pub struct Service {
     pub stop_timeout: Option<Duration>,
     pub stop_command: Option<String>,
     pub autostart: Option<bool>,
+    pub replicas: Option<u32>,
+    pub watch: Option<Watch>,
+}
+
+/// `watch:`: written as the shorthand list when only paths are set, else as the full form.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Watch {
+    /// Relative to the service's `cwd`; `.` is the whole of it.
+    pub paths: Vec<String>,
+    pub ignore: Vec<String>,
+    pub debounce: Option<Duration>,
 }
 
 impl Service {
@@ -104,6 +115,8 @@ impl Service {
             stop_timeout: None,
             stop_command: None,
             autostart: None,
+            replicas: None,
+            watch: None,
         }
     }
 }
@@ -202,6 +215,23 @@ fn service(svc: &Service) -> Yaml {
     put("stop_timeout", d(svc.stop_timeout));
     put("stop_command", svc.stop_command.as_deref().map(s));
     put("autostart", svc.autostart.map(raw));
+    put("replicas", svc.replicas.map(raw));
+    put("watch", svc.watch.as_ref().map(watch));
+    Yaml::Map(out)
+}
+
+fn watch(w: &Watch) -> Yaml {
+    let list = |items: &[String]| Yaml::Seq(items.iter().map(|i| s(i)).collect());
+    if w.ignore.is_empty() && w.debounce.is_none() {
+        return list(&w.paths);
+    }
+    let mut out = vec![entry("paths", list(&w.paths))];
+    if !w.ignore.is_empty() {
+        out.push(entry("ignore", list(&w.ignore)));
+    }
+    if let Some(d) = w.debounce {
+        out.push(entry("debounce", s(&format_duration(d))));
+    }
     Yaml::Map(out)
 }
 
@@ -485,6 +515,29 @@ mod tests {
                depends_on: { db: { condition: started } }\n    health: { http: \"http://127.0.0.1:5000/health\", interval: 2s }\n\
              \n  \
                db:\n    command: [postgres, -D, data]\n    restart: never\n"
+        );
+    }
+
+    #[test]
+    fn watching_only_paths_is_the_shorthand_and_more_the_full_form() {
+        let mut w = Watch {
+            paths: vec![".".into()],
+            ignore: Vec::new(),
+            debounce: None,
+        };
+        assert_eq!(flow(&watch(&w)).unwrap(), "[.]");
+        w.ignore = vec![".*".into(), "node_modules".into()];
+        w.debounce = Some(Duration::from_secs(1));
+        let mut svc = Service::new("web", Command::Exec(vec!["node".into()]));
+        svc.watch = Some(w);
+        let draft = Draft {
+            services: vec![svc],
+            ..Draft::default()
+        };
+        assert_eq!(
+            to_yaml(&draft),
+            "services:\n  web:\n    command: [node]\n    watch:\n      paths: [.]\n      \
+             ignore: [.*, node_modules]\n      debounce: 1s\n"
         );
     }
 

@@ -1,16 +1,22 @@
 //! PM2's ecosystem file (its JSON, or the JSON `node` makes of the JavaScript form): each app's
-//! name, script, args, interpreter, cwd, env and env_<profile>, instances, autorestart,
-//! max_restarts, min_uptime, restart_delay, exp_backoff_restart_delay, kill_timeout, watch
-//! and max_memory_restart (an alert rule that restarts it).
+//! name, script, args, interpreter, cwd, env and env_<profile>, instances and exec_mode (as
+//! `replicas`), autorestart, max_restarts, min_uptime, restart_delay,
+//! exp_backoff_restart_delay, kill_timeout, watch and max_memory_restart (an alert rule that
+//! restarts it).
 
 use super::draft::{Command, Draft, MemoryRule, Profile, Service};
 use super::leftover::Leftover;
-use super::pending::{self, At};
+use super::replicas::{self, At, Copies, Source};
 use super::tree::Tree;
 use super::words;
 use crate::config::units::parse_duration;
 use crate::stack::service::RestartMode;
+use std::path::Path;
 use std::time::Duration;
+
+mod watch;
+
+pub use watch::REGEXP_KEY;
 
 /// PM2's cap on `exp_backoff_restart_delay`'s growth.
 const EXP_BACKOFF_MAX: Duration = Duration::from_secs(15);
@@ -18,6 +24,26 @@ const EXP_BACKOFF_MAX: Duration = Duration::from_secs(15);
 /// Where a setting of an app stands in the file the user has: the line of the parsed JSON, or
 /// for the JavaScript form a line found in its source.
 pub type Locate<'a> = &'a dyn Fn(&Tree, &str, &str) -> Option<usize>;
+
+/// Whether a path, relative to the ecosystem file's directory, exists: asked of the watched
+/// paths, which `berth check` refuses when they do not.
+pub type Exists<'a> = &'a dyn Fn(&Path) -> bool;
+
+/// What the import asks of the machine it runs on.
+pub struct Machine<'a> {
+    pub exists: Exists<'a>,
+    /// Its CPUs: PM2's `instances: max` runs one copy per CPU.
+    pub cpus: u32,
+}
+
+/// PM2 tells an instance its number, from 0, in `NODE_APP_INSTANCE`; in cluster mode its
+/// workers share the app's port.
+fn pm2_instances(cluster: bool) -> Source {
+    Source {
+        number_var: "NODE_APP_INSTANCE",
+        shares_port: cluster,
+    }
+}
 
 /// The line of the parsed value itself (the JSON form).
 pub fn own_line(value: &Tree, _app: &str, _key: &str) -> Option<usize> {
@@ -50,7 +76,12 @@ pub fn js_line(source: &str, app: &str, key: &str) -> Option<usize> {
     lines[from..].iter().position(defines).map(|i| from + i + 1)
 }
 
-pub fn convert(tree: &Tree, file: &str, locate: Locate) -> Result<(Draft, Vec<Leftover>), String> {
+pub fn convert(
+    tree: &Tree,
+    file: &str,
+    locate: Locate,
+    machine: &Machine,
+) -> Result<(Draft, Vec<Leftover>), String> {
     let mut draft = Draft {
         header: vec![format!("Imported from {file} by `berth import`.")],
         ..Draft::default()
@@ -84,7 +115,15 @@ pub fn convert(tree: &Tree, file: &str, locate: Locate) -> Result<(Draft, Vec<Le
                 app.at()
             ));
         }
-        let svc = self::app(app, file, locate, &mut draft, &mut profiles, &mut left)?;
+        let svc = self::app(
+            app,
+            file,
+            locate,
+            machine,
+            &mut draft,
+            &mut profiles,
+            &mut left,
+        )?;
         if draft.services.iter().any(|s| s.name == svc.name) {
             return Err(format!("{}: two apps are named `{}`", app.at(), svc.name));
         }
@@ -124,6 +163,7 @@ fn app(
     app: &Tree,
     file: &str,
     locate: Locate,
+    machine: &Machine,
     draft: &mut Draft,
     profiles: &mut Vec<Profile>,
     left: &mut Vec<Leftover>,
@@ -133,7 +173,12 @@ fn app(
     let mut svc = Service::new(&name, command);
     // PM2 restarts an app whatever its exit code, unless told not to.
     svc.restart = Some(RestartMode::Always);
+    let mut watching = watch::Keys::default();
+    let (mut instances, mut cluster) = (None, false);
     for (key, value) in app.entries() {
+        if watching.take(key, value) {
+            continue;
+        }
         let what = format!("apps.{name}.{key}");
         let line = locate(value, &name, key);
         let mut note = |why: &str| left.push(Leftover::new(file, line, key, why).on(&name));
@@ -152,32 +197,19 @@ fn app(
                     }),
                 }
             }
-            "instances" => {
-                let text = value.text(&what)?;
-                let count = text.parse::<i64>().ok();
-                let at = At {
-                    file,
-                    line,
-                    key,
-                    service: &name,
-                };
-                let spelled = match count {
-                    Some(n) if n <= 0 => "max (one per CPU)".to_string(),
-                    Some(n) => n.to_string(),
-                    None => format!("{text} (one per CPU)"),
-                };
-                let count = count.filter(|n| *n > 0).map(|n| n as u64);
-                if let Some(l) = pending::replicas(count, &spelled, &at) {
-                    left.push(l);
-                }
-            }
-            "exec_mode" => {
-                if value.text(&what)? == "cluster" {
-                    note(
-                        "cluster mode shares one port among Node.js workers; berth runs each service as its own process",
-                    );
-                }
-            }
+            // Read once every key is: cluster mode changes what the count means.
+            "instances" => instances = Some((value, line)),
+            "instance_var" => note(
+                "PM2 names here the variable an instance's number (from 0) is in; berth's is \
+                 BERTH_REPLICA, from 1, and `${replica}`",
+            ),
+            "exec_mode" => match value.text(&what)? {
+                "cluster" | "cluster_mode" => cluster = true,
+                "fork" | "fork_mode" => {}
+                other => note(&format!(
+                    "`{other}` is not a mode of PM2 (fork or cluster): imported as fork"
+                )),
+            },
             "autorestart" => {
                 if !value.bool(&what)? {
                     svc.restart = Some(RestartMode::Never);
@@ -196,33 +228,6 @@ fn app(
                 svc.restart_delay_max = Some(EXP_BACKOFF_MAX.max(d));
             }
             "kill_timeout" => svc.stop_timeout = Some(millis(value, &what)?),
-            "watch" => {
-                let paths = if value.is_seq() {
-                    value
-                        .strings(&what)?
-                        .into_iter()
-                        .map(String::from)
-                        .collect()
-                } else if value.text(&what)? == "false" {
-                    continue;
-                } else if value.text(&what)? == "true" {
-                    Vec::new()
-                } else {
-                    vec![value.text(&what)?.to_string()]
-                };
-                let at = At {
-                    file,
-                    line,
-                    key,
-                    service: &name,
-                };
-                if let Some(l) = pending::watch(&paths, &at) {
-                    left.push(l);
-                }
-            }
-            "ignore_watch" | "watch_delay" | "watch_options" => {
-                note("belongs to `watch`, listed with it")
-            }
             "max_memory_restart" => draft.memory_rules.push(MemoryRule {
                 service: name.clone(),
                 bytes: memory(value, &what)?,
@@ -242,12 +247,52 @@ fn app(
             _ => note("no berth equivalent"),
         }
     }
+    let cwd = app.get("cwd").map(|c| c.text("cwd")).transpose()?;
+    let at = watch::At {
+        file,
+        app: &name,
+        cwd: Path::new(cwd.unwrap_or("")),
+        locate,
+        exists: machine.exists,
+    };
+    svc.watch = watch::convert(&watching, &at, left)?;
+    if let Some((value, line)) = instances {
+        let copies = copies(value, &format!("apps.{name}.instances"))?;
+        let at = At {
+            file,
+            line,
+            key: "instances",
+            service: &name,
+        };
+        let mapped = replicas::convert(copies, machine.cpus, &pm2_instances(cluster), &at);
+        svc.replicas = mapped.replicas;
+        left.extend(mapped.notes);
+    }
     if svc.restart == Some(RestartMode::Never) {
         // Nothing restarts it, so how fast and how often would mean nothing.
         svc.restart_delay = None;
         svc.restart_delay_max = None;
     }
     Ok(svc)
+}
+
+/// `instances`: a count, or one per CPU (`max`, `0`; `-N` spares N of them).
+fn copies(value: &Tree, what: &str) -> Result<Copies, String> {
+    let text = value.text(what)?;
+    if text == "max" {
+        return Ok(Copies::PerCpu { spare: 0 });
+    }
+    match text.parse::<i64>() {
+        Ok(0) => Ok(Copies::PerCpu { spare: 0 }),
+        Ok(n) if n < 0 => Ok(Copies::PerCpu {
+            spare: n.unsigned_abs(),
+        }),
+        Ok(n) => Ok(Copies::Exactly(n as u64)),
+        Err(_) => Err(format!(
+            "{}: {what}: `{text}` is not a count of instances (a number, or `max` for one per CPU)",
+            value.at()
+        )),
+    }
 }
 
 /// `interpreter script interpreter_args… args…` as PM2 runs it: `.js` files under `node`
@@ -376,11 +421,16 @@ fn memory(value: &Tree, what: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::import::draft::Watch;
     use crate::import::tree::parse;
 
     fn convert_json(text: &str) -> (Draft, Vec<Leftover>) {
         let p = parse("eco.json", text).unwrap();
-        convert(&Tree::of(&p), "eco.json", &own_line).unwrap()
+        let machine = Machine {
+            exists: &|_| true,
+            cpus: 4,
+        };
+        convert(&Tree::of(&p), "eco.json", &own_line, &machine).unwrap()
     }
 
     #[test]
@@ -463,6 +513,106 @@ mod tests {
             }]
         );
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn watching_is_pinned() {
+        let (d, left) = convert_json(
+            r#"{"apps": [
+              {"name": "all", "script": "a.js", "watch": true},
+              {"name": "empty", "script": "a.js", "watch": [], "ignore_watch": [], "watch_delay": 0},
+              {"name": "some", "script": "a.js", "watch": "src", "ignore_watch": "*.log", "watch_delay": "2s"},
+              {"name": "list", "script": "a.js", "ignore_watch": ["tmp", "^cache", {"$regexp": "\\.bak$", "flags": "i"}], "watch": ["src", "lib/*.js"],
+               "watch_options": {"usePolling": true}},
+              {"name": "off", "script": "a.js", "watch": false, "ignore_watch": "^x", "watch_options": {}},
+              {"name": "never", "script": "a.js", "ignore_watch": "tmp", "watch_delay": 1000}
+            ]}"#,
+        );
+        let w = |i: usize| d.services[i].watch.clone();
+        let watch = |paths: &[&str], ignore: &[&str], debounce: Option<u64>| {
+            Some(Watch {
+                paths: paths.iter().map(|p| p.to_string()).collect(),
+                ignore: ignore.iter().map(|p| p.to_string()).collect(),
+                debounce: debounce.map(Duration::from_millis),
+            })
+        };
+        // PM2's own default ignores dotfiles and node_modules; a list of its own replaces it.
+        assert_eq!(w(0), watch(&["."], &[".*", "node_modules"], None));
+        // Zero delay: berth's debounce (it must be positive) stays its default.
+        assert_eq!(w(1), watch(&["."], &[], None));
+        assert_eq!(w(2), watch(&["src"], &["*.log"], Some(2000)));
+        assert_eq!(w(3), watch(&["src", "lib/*.js"], &["tmp"], None));
+        // Without watching, the other keys do nothing in PM2 and are not listed.
+        assert_eq!((w(4), w(5)), (None, None));
+        let listed: Vec<(&str, &str, &str)> = left
+            .iter()
+            .map(|l| {
+                (
+                    l.comment_on.as_deref().unwrap(),
+                    l.key.as_str(),
+                    l.why.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(listed.len(), 3, "{listed:#?}");
+        assert!(listed[0].2.starts_with("`^cache` is a regular expression"));
+        assert!(
+            listed[1]
+                .2
+                .starts_with("/\\.bak$/i is a regular expression")
+        );
+        assert_eq!(listed[2].1, "watch_options");
+        assert!(listed.iter().all(|l| l.0 == "list"));
+    }
+
+    #[test]
+    fn instances_are_replicas_unless_cluster_workers_share_a_port() {
+        let (d, left) = convert_json(
+            r#"{"apps": [
+              {"name": "three", "script": "a.js", "instances": 3},
+              {"name": "all", "script": "a.js", "instances": "max", "exec_mode": "fork"},
+              {"name": "spare", "script": "a.js", "instances": -1},
+              {"name": "web", "script": "a.js", "exec_mode": "cluster", "instances": 2},
+              {"name": "one", "script": "a.js", "exec_mode": "cluster_mode"},
+              {"name": "odd", "script": "a.js", "exec_mode": "swarm"}
+            ]}"#,
+        );
+        let replicas: Vec<Option<u32>> = d.services.iter().map(|s| s.replicas).collect();
+        assert_eq!(replicas, [Some(3), Some(4), Some(3), None, None, None]);
+        let listed: Vec<(&str, &str)> = left
+            .iter()
+            .map(|l| (l.comment_on.as_deref().unwrap(), l.key.as_str()))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("three", "instances"),
+                ("all", "instances"),
+                ("all", "instances"),
+                ("spare", "instances"),
+                ("spare", "instances"),
+                ("web", "instances"),
+                ("odd", "exec_mode")
+            ]
+        );
+        assert!(
+            left[0]
+                .why
+                .starts_with("NODE_APP_INSTANCE (0 to 2) is not set")
+        );
+        assert!(left[1].why.contains("written as 4"));
+        assert!(left[5].why.starts_with("2 workers sharing one port"));
+        let p = parse(
+            "eco.json",
+            r#"{"apps": [{"name": "a", "script": "a.js", "instances": "lots"}]}"#,
+        )
+        .unwrap();
+        let machine = Machine {
+            exists: &|_| true,
+            cpus: 4,
+        };
+        let err = convert(&Tree::of(&p), "eco.json", &own_line, &machine).unwrap_err();
+        assert!(err.contains("`lots` is not a count of instances"), "{err}");
     }
 
     #[test]

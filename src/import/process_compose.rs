@@ -4,11 +4,18 @@
 
 use super::draft::{Command, Draft, EnvFile, Health, Probe, Service};
 use super::leftover::Leftover;
-use super::pending::{self, At};
+use super::replicas::{self, At, Copies, Source};
 use super::tree::Tree;
 use crate::stack::service::{Condition, RestartMode};
 use crate::stack::signal::Signal;
 use std::time::Duration;
+
+/// process-compose tells a replica its number, from 0, in `PC_REPLICA_NUM`; its replicas
+/// are separate processes.
+const PC_REPLICAS: Source = Source {
+    number_var: "PC_REPLICA_NUM",
+    shares_port: false,
+};
 
 /// Converts the merged tree (base files first) of a process-compose file.
 pub fn convert(tree: &Tree, file: &str) -> Result<(Draft, Vec<Leftover>), String> {
@@ -105,9 +112,12 @@ fn process(
                     key,
                     service: name,
                 };
-                if let Some(l) = pending::replicas(Some(n), &n.to_string(), &at) {
-                    note(l);
+                let mapped = replicas::convert(Copies::Exactly(n), 1, &PC_REPLICAS, &at);
+                svc.replicas = mapped.replicas;
+                if mapped.no_autostart {
+                    svc.autostart = Some(false);
                 }
+                mapped.notes.into_iter().for_each(&mut note);
             }
             "is_daemon" => {
                 if value.bool(&what)? {

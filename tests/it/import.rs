@@ -35,11 +35,17 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Every file of `from` copied into `to`.
+/// Every file of `from` copied into `to`, directories (a watched `src`) with what they hold.
 fn copy_dir(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let path = entry.unwrap().path();
-        std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        let into = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            std::fs::create_dir_all(&into).unwrap();
+            copy_dir(&path, &into);
+        } else {
+            std::fs::copy(&path, into).unwrap();
+        }
     }
 }
 
@@ -106,8 +112,8 @@ fn the_json_form_carries_the_config_and_the_leftovers() {
         out["config"].as_str().unwrap(),
         read(&dir.join("ecosystem.json.berth.yaml"))
     );
-    assert_eq!(out["leftovers"][0]["line"], 11);
-    assert_eq!(out["leftovers"][0]["key"], "watch");
+    assert_eq!(out["leftovers"][0]["line"], 12);
+    assert_eq!(out["leftovers"][0]["key"], "merge_logs");
 }
 
 #[test]
@@ -267,4 +273,46 @@ fn an_imported_process_compose_file_comes_up_in_order_with_its_probes() {
         "it ran to its end before api started"
     );
     assert_eq!(state("api"), "running");
+}
+
+#[test]
+fn an_imported_pm2_app_watching_its_directory_restarts_on_a_save_and_not_on_a_dotfile() {
+    let project = Project::new("");
+    let port = free_port();
+    project.write(
+        "ecosystem.json",
+        &format!(
+            "{{\"apps\": [{{\"name\": \"web\", \"script\": \"python3\", \"interpreter\": \"none\", \"args\": [\"-m\", \"http.server\", \"{port}\", \"--bind\", \"127.0.0.1\"], \"watch\": true}}]}}\n"
+        ),
+    );
+    project.write("app.py", "print(1)\n");
+    project
+        .berth(&["import", "ecosystem.json", "-o", "berth.yaml", "--force"])
+        .code(0);
+    let _down = Down(&project);
+    project.berth(&["up", "--timeout", "30s"]).code(0);
+    let pid = || {
+        let status = project.berth(&["status", "--json"]).code_any_json();
+        status["services"][0]["pid"].as_u64()
+    };
+    let first = pid().expect("web runs");
+    // An editor's swap file (PM2 skips dotfiles) and a save, in one burst: the save alone
+    // restarts it.
+    project.write(".app.py.swp", "x");
+    project.write("app.py", "print(2)\n");
+    let restarted = wait_until(Duration::from_secs(20), || pid().filter(|&p| p != first));
+    assert!(restarted.is_some(), "web was not restarted by a save");
+    let event = wait_until(Duration::from_secs(20), || {
+        let events = project
+            .berth(&["events", "--kind", "watch", "--json"])
+            .code(0)
+            .json_lines();
+        events.as_array().unwrap().first().cloned()
+    })
+    .expect("a watch event");
+    assert_eq!(event["data"]["file"], "app.py", "{event:#}");
+    assert_eq!(
+        event["data"]["files"], 1,
+        "the dotfile counts for nothing: {event:#}"
+    );
 }

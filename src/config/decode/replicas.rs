@@ -26,6 +26,11 @@ pub fn expand(
         .filter(|o| o.replicas.is_some())
         .map(|o| o.name)
         .collect();
+    if groups.is_empty() {
+        // Nothing to expand, settle or clash: the services as they are, not copied (every
+        // command reads the config first, and copies of 200 services were a third of it).
+        return Some((services, BTreeMap::new()));
+    }
     let before = r.diags.len();
     for o in outlines {
         // `api.7` would be an instance's name once `api` is scaled: never a service's own.

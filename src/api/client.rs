@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,10 +48,48 @@ pub fn call_raw(
     body: &[u8],
     timeout: Duration,
 ) -> Result<Vec<u8>, ClientError> {
+    send_request(socket, method, path, body, timeout)?.answer()
+}
+
+/// A request written to the daemon whose answer is not read yet: the daemon works on it
+/// while the caller does something else (`status` reads the config meanwhile), with no
+/// thread to wait on.
+pub struct Sent {
+    stream: UnixStream,
+    socket: PathBuf,
+}
+
+/// Sends `method path` with `body`; [`Sent::answer`] reads what comes back.
+pub fn send_request(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Sent, ClientError> {
     let mut stream = connect(socket)?;
-    match exchange(&mut stream, method, path, body, timeout) {
+    let sent = stream
+        .set_read_timeout(Some(timeout))
+        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .and_then(|()| send(&mut stream, method, path, body))
+        .map_err(ClientError::from);
+    match sent {
         Err(e) if dropped(&e) && gone(socket) => Err(ClientError::NotRunning),
-        other => other,
+        Err(e) => Err(e),
+        Ok(()) => Ok(Sent {
+            stream,
+            socket: socket.to_path_buf(),
+        }),
+    }
+}
+
+impl Sent {
+    /// The answer's body; a refusal as [`ClientError::Status`].
+    pub fn answer(self) -> Result<Vec<u8>, ClientError> {
+        match receive(&self.stream) {
+            Err(e) if dropped(&e) && gone(&self.socket) => Err(ClientError::NotRunning),
+            other => other,
+        }
     }
 }
 
@@ -112,19 +150,12 @@ fn gone(socket: &Path) -> bool {
 }
 
 /// One request and its answer's body on `stream`.
-fn exchange(
-    stream: &mut UnixStream,
-    method: &str,
-    path: &str,
-    body: &[u8],
-    timeout: Duration,
-) -> Result<Vec<u8>, ClientError> {
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    send(stream, method, path, body)?;
-    let mut reader = BufReader::new(&*stream);
+fn receive(stream: &UnixStream) -> Result<Vec<u8>, ClientError> {
+    let mut reader = BufReader::new(stream);
     let head = read_head(&mut reader)?;
-    let mut body = Vec::new();
+    // Sized once when the length is known: a status of 200 services is some 40 KB, and
+    // growing to it by doubling touches twice the pages.
+    let mut body = Vec::with_capacity(head.length.unwrap_or(0));
     Body::new(reader, &head).read_to_end(&mut body)?;
     if !(200..300).contains(&head.status) {
         return Err(refusal(head.status, &body));

@@ -6,7 +6,7 @@
 use super::args::Global;
 use super::up::check_services;
 use super::{Exit, Failure, config_path, options, report};
-use crate::api::client::{ClientError, call_raw};
+use crate::api::client::{ClientError, Sent, send_request};
 use crate::api::types::{DaemonInfo, ServiceView, StackHealth, StatusResponse};
 use crate::config;
 use crate::daemon::adopted::NOT_CAPTURED;
@@ -74,8 +74,20 @@ struct Answer {
 
 type Asked = Result<(Vec<u8>, StatusResponse), ClientError>;
 
+const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn ask(socket: &Path) -> Asked {
-    let raw = call_raw(socket, "GET", "/v1/status", &[], Duration::from_secs(10))?;
+    decoded(send_request(
+        socket,
+        "GET",
+        "/v1/status",
+        &[],
+        STATUS_TIMEOUT,
+    ))
+}
+
+fn decoded(sent: Result<Sent, ClientError>) -> Asked {
+    let raw = sent?.answer()?;
     let status = serde_json::from_slice(&raw).map_err(|e| ClientError::Protocol(e.to_string()))?;
     Ok((raw, status))
 }
@@ -105,25 +117,21 @@ fn gather(stack: &Stack, services: &[String], asked: Asked) -> Result<Answer, Fa
     Ok(answer)
 }
 
-/// The daemon asked on a thread of its own while the config is read, at the socket of the
-/// state dir the config most likely has. Taken cold (the first status in a while), reading
-/// a config of a few hundred services and the daemon's answer each take about a
-/// millisecond, and only the socket's place is needed to ask. A config that moves its state
-/// dir elsewhere makes the guess wrong: its answer is then thrown away, unread, and the right
-/// socket asked.
+/// The daemon asked before the config is read, at the socket of the state dir the config
+/// most likely has, and its answer read after: the daemon builds it while this process reads
+/// the config. Taken cold (the first status in a while), each takes about a millisecond, and
+/// only the socket's place is needed to ask. A config that moves its state dir elsewhere
+/// makes the guess wrong: its answer is then left unread and the right socket asked.
 struct Early {
     socket: PathBuf,
-    answer: std::thread::JoinHandle<Asked>,
+    sent: Result<Sent, ClientError>,
 }
 
 impl Early {
     fn ask(state_dir: &Path) -> Early {
         let socket = Paths::new(state_dir).socket;
-        let asking = socket.clone();
-        Early {
-            socket,
-            answer: std::thread::spawn(move || ask(&asking)),
-        }
+        let sent = send_request(&socket, "GET", "/v1/status", &[], STATUS_TIMEOUT);
+        Early { socket, sent }
     }
 
     fn answer_for(self, stack: &Stack) -> Asked {
@@ -131,9 +139,7 @@ impl Early {
         if socket != self.socket {
             return ask(&socket);
         }
-        self.answer
-            .join()
-            .unwrap_or_else(|_| Err(ClientError::Protocol("the status request failed".into())))
+        decoded(self.sent)
     }
 }
 

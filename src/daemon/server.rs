@@ -25,6 +25,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use std::borrow::Borrow;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -139,7 +140,7 @@ fn router(app: App) -> Router {
         .route("/v1/scale", post(scale))
         .route("/v1/daemon/stop", post(stop))
         .route("/v1/stats", get(reading(history_routes::stats)))
-        .route("/v1/events", get(streaming(stream_routes::events)))
+        .route("/v1/events", get(reading(stream_routes::events)))
         .route("/v1/history", get(reading(history_routes::history)))
         .route("/v1/alerts", get(reading(alert_routes::alerts)))
         .route("/v1/alerts/history", get(reading(alert_routes::history)))
@@ -168,7 +169,7 @@ fn router(app: App) -> Router {
         )
         .route("/v1/logs/{name}", get(reading_service(log_routes::logs)))
         .route("/v1/ports", get(reading(port_routes::ports)))
-        .route("/v1/stream", get(streaming(stream_routes::stream)))
+        .route("/v1/stream", get(reading(stream_routes::stream)))
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/dashboard", post(dashboard))
         // The dashboard's page; on the Unix socket too, where it is as private as the rest.
@@ -188,16 +189,22 @@ fn router(app: App) -> Router {
 
 /// A route's answer, or the status and message of its refusal.
 type Answer = Result<Response, (StatusCode, String)>;
-type Reading = fn(&Orchestrator, &Query) -> Answer;
 /// What a route handler returns to axum.
 type Handled = std::pin::Pin<Box<dyn Future<Output = Response> + Send>>;
 
-/// A GET route answered from the query string, off the async thread.
-fn reading(route: Reading) -> impl Fn(State<App>, Uri) -> Handled + Clone {
+/// A GET route answered from the query string, off the async thread. `O` is the
+/// orchestrator itself, or its `Arc` for a streaming answer, which goes on being fed after it
+/// is returned.
+fn reading<O: ?Sized + Sync + 'static>(
+    route: fn(&O, &Query) -> Answer,
+) -> impl Fn(State<App>, Uri) -> Handled + Clone
+where
+    Arc<Orchestrator>: Borrow<O>,
+{
     move |State(app): State<App>, uri: Uri| {
         Box::pin(async move {
             let query = Query::parse(uri.query());
-            answered(move || route(&app.orchestrator, &query)).await
+            answered(move || route(app.orchestrator.borrow(), &query)).await
         })
     }
 }
@@ -236,19 +243,6 @@ fn reading_service(route: OnService) -> impl Fn(State<App>, NamePart, Uri) -> Ha
             };
             let query = Query::parse(uri.query());
             answered(move || route(&app.orchestrator, &name, &query)).await
-        })
-    }
-}
-
-/// A GET route answered from the query string, off the async thread, with the orchestrator
-/// shared: a streaming answer goes on being fed after it is returned.
-fn streaming(
-    route: fn(&Arc<Orchestrator>, &Query) -> Answer,
-) -> impl Fn(State<App>, Uri) -> Handled + Clone {
-    move |State(app): State<App>, uri: Uri| {
-        Box::pin(async move {
-            let query = Query::parse(uri.query());
-            answered(move || route(&app.orchestrator, &query)).await
         })
     }
 }

@@ -20,8 +20,8 @@
 //!    --since 24h` on it with the daemon down, against `berth --version`; one 24 h series
 //!    over the Unix socket of a daemon running on it, against `GET /v1/status?usage=false`.
 //! 5. `berth status --json` with the 200 services: back to back, 1.1 s apart and 5.5 s
-//!    apart, each against `berth --version` right after it; spaced, the daemon's answer
-//!    alone after the same pause, which with `--version` is the floor of any status.
+//!    apart, each against `berth --version` right after it; spaced, `--version` and the
+//!    daemon's answer alone, each after the same pause: added, the floor of any status.
 //! 6. The 200 services with `health: {http: .../health, interval: 5s}`: the daemon's CPU over
 //!    the window, against the same 200 without health checks, interleaved; split by thread.
 //! 7. 20 services (history on): `status --json` and `ensure` against `berth --version`; the
@@ -738,21 +738,30 @@ fn status_part(big: &Big, report: &mut Report) {
         (Duration::from_millis(1100), 8),
         (Duration::from_millis(5500), 5),
     ] {
-        let (mut s, mut v, mut alone) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut s, mut v) = (Vec::new(), Vec::new());
+        let (mut cold_version, mut alone) = (Vec::new(), Vec::new());
         for _ in 0..n {
             std::thread::sleep(gap);
             let (a, b) = pair();
             s.push(a);
             v.push(b);
-            // The daemon's side alone after the same pause: with `--version`, what any
-            // status that asks the daemon pays at this spacing.
+            // Each half of what any status that asks the daemon pays, after the same pause
+            // (the `--version` above runs warm, right after a status): starting the process,
+            // and the daemon's answer alone.
+            std::thread::sleep(gap);
+            cold_version.push(berth_time(d, &["--version"]));
             std::thread::sleep(gap);
             alone.push(http::unix(&big.project.socket(), "/v1/status").took);
         }
-        let floor: Vec<Duration> = v.iter().zip(&alone).map(|(v, a)| *v + *a).collect();
+        let floor: Vec<Duration> = cold_version
+            .iter()
+            .zip(&alone)
+            .map(|(v, a)| *v + *a)
+            .collect();
         report.note(format!(
-            "5. {:.1} s apart, `GET /v1/status` alone takes {}; with `berth --version` after the same pause, the floor of a status that asks the daemon: {}",
+            "5. {:.1} s apart: `berth --version` after the pause takes {}, `GET /v1/status` alone {}; the two added, the floor of a status that asks the daemon: {}",
             gap.as_secs_f64(),
+            times(Unit::Ms, &cold_version).show(),
             times(Unit::Ms, &alone).show(),
             times(Unit::Ms, &floor).show()
         ));

@@ -316,6 +316,22 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// One or a list, where an empty list is a mistake: it is reported at `path` with `why`
+    /// (what to write instead), and `None` returned.
+    pub fn some_of<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        why: impl Into<String>,
+    ) -> Option<Vec<&'n Node>> {
+        let items = self.one_or_many(node);
+        if items.is_empty() {
+            self.error(node.span, at(path, why.into()));
+            return None;
+        }
+        Some(items)
+    }
+
     /// Numbers and `"A-B"` ranges within `min..=max`, one or a list of them.
     pub fn ranges(&mut self, node: &Node, path: &str, min: u16, max: u16) -> Option<RangeList> {
         let mut out = Vec::new();

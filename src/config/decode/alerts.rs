@@ -544,20 +544,13 @@ fn names_of(
     what: &str,
     defined: Option<&[&str]>,
 ) -> Option<Vec<String>> {
-    let items = r.one_or_many(node);
-    if items.is_empty() {
-        let key = path.rsplit('.').next().unwrap_or(path);
-        let all = if what == "service" {
-            "cover every service"
-        } else {
-            "notify every channel"
-        };
-        r.error(
-            node.span,
-            at(path, format!("empty; leave `{key}` out to {all}")),
-        );
-        return None;
-    }
+    let key = path.rsplit('.').next().unwrap_or(path);
+    let all = if what == "service" {
+        "cover every service"
+    } else {
+        "notify every channel"
+    };
+    let items = r.some_of(node, path, format!("empty; leave `{key}` out to {all}"))?;
     let mut out: Vec<String> = Vec::new();
     let mut ok = true;
     for item in items {
@@ -591,17 +584,11 @@ fn names_of(
 
 /// `on:` one event kind or a list of them, as `berth events --kind` knows them.
 fn event_kinds(r: &mut Reader, node: &Node, path: &str) -> Option<Vec<String>> {
-    let items = r.one_or_many(node);
-    if items.is_empty() {
-        r.error(
-            node.span,
-            at(
-                path,
-                "empty; name the kinds of event to notify about, e.g. `on: [port, failed]`",
-            ),
-        );
-        return None;
-    }
+    let items = r.some_of(
+        node,
+        path,
+        "empty; name the kinds of event to notify about, e.g. `on: [port, failed]`",
+    )?;
     let mut out: Vec<String> = Vec::new();
     let mut ok = true;
     for item in items {

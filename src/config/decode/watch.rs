@@ -61,17 +61,11 @@ pub fn decode(r: &mut Reader, node: &Node, path: &str, directory: Option<&Path>)
 
 /// The watched paths: valid globs, at least one, each existing up to its first glob part.
 fn paths(r: &mut Reader, node: &Node, path: &str, directory: Option<&Path>) -> Option<Vec<String>> {
-    let items = r.one_or_many(node);
-    if items.is_empty() {
-        r.error(
-            node.span,
-            at(
-                path,
-                "nothing to watch; list paths or globs, e.g. `watch: [\"src/**/*.py\"]`",
-            ),
-        );
-        return None;
-    }
+    let items = r.some_of(
+        node,
+        path,
+        "nothing to watch; list paths or globs, e.g. `watch: [\"src/**/*.py\"]`",
+    )?;
     let mut out = Vec::new();
     let mut ok = true;
     for item in items {
